@@ -1,0 +1,45 @@
+"""Archive access: one interface, two backends (a local archive directory, or IRSA's services).
+
+Both backends return image tables in the layout of `base.IMAGE_COLUMNS` and write files to paths they are given;
+`cache.cached_fetch` makes those writes atomic and verified.
+"""
+
+from .base import IMAGE_COLUMNS, empty_image_table, normalize_image_table
+from .cache import cached_fetch, cutout_cache_name, safe_file_name, verify_fits
+from .cutouts import make_cutout
+from .footprint import region_contains, region_overlaps_circle
+from .irsa import IrsaArchive
+from .local import LocalArchive
+
+__all__ = [
+    "IMAGE_COLUMNS",
+    "empty_image_table",
+    "normalize_image_table",
+    "cached_fetch",
+    "cutout_cache_name",
+    "safe_file_name",
+    "verify_fits",
+    "make_cutout",
+    "region_contains",
+    "region_overlaps_circle",
+    "IrsaArchive",
+    "LocalArchive",
+    "open_archive",
+]
+
+
+def open_archive(settings):
+    """Build the backend named by ``settings['backend']`` from the workflow's ``archive`` settings."""
+    from ..errors import InvalidInputError
+
+    backend = settings.get("backend")
+    if backend == "local":
+        return LocalArchive(settings["root"], settings["collection"])
+    if backend == "irsa":
+        return IrsaArchive(
+            sia_url=settings["sia_url"], tap_url=settings["tap_url"], data_url=settings["data_url"],
+            s3_endpoint_url=settings.get("s3_endpoint_url", ""), bucket=settings.get("bucket", "nasa-irsa-spherex"),
+            collection=settings["collection"], transport=settings.get("transport", "http"),
+            timeout=settings.get("timeout_s", 120.0), retries=settings.get("retries", 3),
+        )
+    raise InvalidInputError(f"archive.backend must be 'local' or 'irsa', got {backend!r}")

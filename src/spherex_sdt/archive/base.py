@@ -1,0 +1,79 @@
+"""What every archive backend returns: image tables in one normalised layout."""
+
+import json
+
+import numpy as np
+from astropy.table import Table
+
+from ..detectors import parse_band_name
+from ..errors import ArchiveError
+
+__all__ = ["IMAGE_COLUMNS", "normalize_image_table", "empty_image_table"]
+
+IMAGE_COLUMNS = ("obs_id", "detector", "band", "mjd", "access_url", "key", "file_name", "s_region", "collection")
+"""Columns of an image table: one row per Level-2 file. ``mjd`` is the exposure start (SIA t_min / TAP
+time_bounds_lower), ``key`` the path below the archive root (= the S3 key), ``access_url`` the full-file URL."""
+
+
+def empty_image_table():
+    return Table(
+        names=IMAGE_COLUMNS, dtype=(str, int, str, float, str, str, str, str, str)
+    )
+
+
+def _key_from_row(row, colnames):
+    if "cloud_access" in colnames and str(row["cloud_access"]).strip().startswith("{"):
+        try:
+            return json.loads(str(row["cloud_access"]))["aws"]["key"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArchiveError(f"malformed cloud_access for {row['obs_id']}: {exc}") from exc
+    url = str(row["access_url"])
+    marker = "ibe/data/spherex/"
+    return url.split(marker, 1)[1] if marker in url else url
+
+
+def normalize_image_table(table, *, source):
+    """Convert an SIA-like table (IRSA's columns, or the simulated index) to the image-table layout.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Needs ``obs_id``, ``energy_bandpassname``, ``t_min``, ``access_url``, ``s_region``; uses ``cloud_access``
+        and ``obs_collection`` when present.
+    source : str
+        Named in errors (the query URL or index file).
+    """
+    needed = ("obs_id", "energy_bandpassname", "t_min", "access_url")
+    missing = [c for c in needed if c not in table.colnames]
+    if missing:
+        raise ArchiveError(f"{source}: image list lacks column(s) {', '.join(missing)}")
+    out = empty_image_table()
+    for row in table:
+        try:
+            det = parse_band_name(row["energy_bandpassname"])
+        except ValueError as exc:
+            raise ArchiveError(f"{source}: {exc}") from None
+        key = _key_from_row(row, table.colnames)
+        out.add_row(
+            (
+                str(row["obs_id"]),
+                det,
+                str(row["energy_bandpassname"]),
+                float(row["t_min"]),
+                str(row["access_url"]),
+                key,
+                key.rsplit("/", 1)[-1],
+                str(row["s_region"]) if "s_region" in table.colnames else "",
+                str(row["obs_collection"]) if "obs_collection" in table.colnames else "",
+            )
+        )
+    out.sort(["mjd", "detector"])
+    return out
+
+
+def with_detectors(table, detectors):
+    """Rows of an image table whose detector is in ``detectors`` (all if None)."""
+    if detectors is None:
+        return table
+    keep = np.isin(table["detector"], list(detectors))
+    return table[keep]

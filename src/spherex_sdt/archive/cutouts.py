@@ -1,0 +1,86 @@
+"""Cutouts of Level-2 MEFs made the way IRSA's cutout service makes them (``spherex-data.md`` §5, §14).
+
+A cutout is a pixel-aligned sub-array of IMAGE, FLAGS, VARIANCE and ZODI; CRPIXn shift by the integer offset and
+CRPIXnA/CRPIXnW record it, so that parent 0-based x = 1 + x_c - CRPIX1A. The PSF cube and the WCS-WAVE table are
+copied whole (the QR1 behaviour; QR2 re-grids the table, which a reader must handle either way). Near an edge the
+cutout is trimmed, so it may come back smaller than requested.
+"""
+
+import warnings
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+from ..detectors import PIXEL_SCALE_ARCSEC
+from ..errors import DataFormatError, InvalidInputError, NoCoverageError
+
+__all__ = ["cutout_box", "make_cutout", "cutout_pixels"]
+
+_PLANES = ("IMAGE", "FLAGS", "VARIANCE", "ZODI")
+
+
+def cutout_pixels(size_deg):
+    """Side in pixels of a cutout of ``size_deg`` (IRSA gives 6 px for 0.01 deg)."""
+    if not size_deg > 0:
+        raise InvalidInputError(f"cutout size must be positive, got {size_deg} deg")
+    return max(1, int(round(size_deg * 3600.0 / PIXEL_SCALE_ARCSEC)))
+
+
+def cutout_box(x, y, npix, shape):
+    """Integer box ``(x0, x1, y0, y1)`` of ``npix`` pixels centred on 0-based (x, y), trimmed to ``shape``."""
+    ny, nx = shape
+    x0 = int(round(x - (npix - 1) / 2.0))
+    y0 = int(round(y - (npix - 1) / 2.0))
+    return max(x0, 0), min(x0 + npix, nx), max(y0, 0), min(y0 + npix, ny)
+
+
+def _shift_header(header, x0, y0):
+    h = header.copy()
+    for axis, off in (("1", x0), ("2", y0)):
+        if f"CRPIX{axis}" in h:
+            h[f"CRPIX{axis}"] = h[f"CRPIX{axis}"] - off
+        for alt in ("A", "W"):
+            if f"CRPIX{axis}{alt}" in h:
+                h[f"CRPIX{axis}{alt}"] = h[f"CRPIX{axis}{alt}"] - off
+    return h
+
+
+def make_cutout(hdul, ra, dec, size_deg, *, source="<hdul>"):
+    """Cut a Level-2 MEF around (ra, dec).
+
+    Parameters
+    ----------
+    hdul : `~astropy.io.fits.HDUList`
+        A full frame (or a cutout: offsets compose).
+    ra, dec : float
+        Centre, deg.
+    size_deg : float
+        Requested side, deg.
+    source : str
+        Named in errors.
+
+    Raises
+    ------
+    NoCoverageError
+        If the centre falls outside the image.
+    """
+    if "IMAGE" not in hdul:
+        raise DataFormatError(f"{source}: no IMAGE HDU")
+    header = hdul["IMAGE"].header
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(header)
+    ny, nx = hdul["IMAGE"].shape
+    x, y = wcs.all_world2pix([[ra, dec]], 0)[0]
+    if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
+        raise NoCoverageError(f"{source}: ({ra:.6f}, {dec:.6f}) falls outside the image (pixel {x:.1f}, {y:.1f})")
+    x0, x1, y0, y1 = cutout_box(x, y, cutout_pixels(size_deg), (ny, nx))
+    out = [fits.PrimaryHDU(header=hdul[0].header.copy())]
+    for hdu in hdul[1:]:
+        if hdu.name in _PLANES:
+            out.append(fits.ImageHDU(data=hdu.section[y0:y1, x0:x1], header=_shift_header(hdu.header, x0, y0),
+                                     name=hdu.name))
+        else:
+            out.append(hdu.copy())
+    return fits.HDUList(out)

@@ -1,0 +1,32 @@
+"""Calibration: FLAGS bits and masks, MJy/sr to µJy with the solid-angle pixel map, spectral WCS."""
+
+from .flags import (
+    BACKGROUND_BAD_FLAGS,
+    PHOTOMETRY_BAD_FLAGS,
+    SPHEREX_FLAGS,
+    bad_pixel_mask,
+    flag_bits,
+    flag_counts,
+)
+from .spectral import wave_table_bilinear, wavelength_at
+from .units import (
+    MJY_SR_TO_UJY_ARCSEC2,
+    flux_per_pixel_factor,
+    solid_angle_at,
+    surface_brightness_to_flux,
+)
+
+__all__ = [
+    "BACKGROUND_BAD_FLAGS",
+    "PHOTOMETRY_BAD_FLAGS",
+    "SPHEREX_FLAGS",
+    "bad_pixel_mask",
+    "flag_bits",
+    "flag_counts",
+    "wave_table_bilinear",
+    "wavelength_at",
+    "MJY_SR_TO_UJY_ARCSEC2",
+    "flux_per_pixel_factor",
+    "solid_angle_at",
+    "surface_brightness_to_flux",
+]

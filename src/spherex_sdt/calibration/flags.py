@@ -1,0 +1,121 @@
+"""SPHEREx FLAGS bits: one registry, masks built by bit from each file's own ``MP_*`` declarations.
+
+Bit numbers are never hard-coded in masks: the set of declared bits grows with the pipeline version
+(``spherex-data.md`` §7), so every mask is resolved through the header of the file it applies to.
+"""
+
+import re
+
+import numpy as np
+
+from ..errors import DataFormatError, InvalidInputError
+
+__all__ = [
+    "SPHEREX_FLAGS",
+    "PHOTOMETRY_BAD_FLAGS",
+    "BACKGROUND_BAD_FLAGS",
+    "flag_bits",
+    "bad_pixel_mask",
+    "flag_counts",
+]
+
+# name: (bit, description) as declared in Dec-2025 QR2 FLAGS headers; the simulator writes these cards
+SPHEREX_FLAGS = {
+    "TRANSIENT": (0, "Transient detected during SUR"),
+    "OVERFLOW": (1, "Overflow detected during SUR"),
+    "SUR_ERROR": (2, "Error in onboard processing"),
+    "PHANTOM": (4, "Phantom pixel"),
+    "REFERENCE": (5, "Reference pixel"),
+    "NONFUNC": (6, "Permanently unusable"),
+    "DICHROIC": (7, "Low efficiency due to dichroic"),
+    "MISSING_DATA": (9, "Onboard data lost"),
+    "HOT": (10, "Hot pixel"),
+    "COLD": (11, "Anomalously low signal"),
+    "FULLSAMPLE": (12, "Pixel full sample history is available"),
+    "PHANMISS": (14, "Phantom correction was not applied"),
+    "NONLINEAR": (15, "Nonlinearity correction cannot be applied reliably"),
+    "PERSIST": (17, "Persistent charge above threshold"),
+    "OUTLIER": (19, "Pixel flagged by Detect Outliers"),
+    "SOURCE": (21, "Pixel mapped to a known source"),
+    "GHOST": (22, "Affected by a bright source inside the exposure"),
+    "GHOST_FPA": (23, "Affected by a bright source on another detector"),
+    "GHOST_EXT": (24, "Pixel affected by a bright source outside FOV"),
+    "BLOOM": (26, "Pixel part of a bloom artifact"),
+    "SNOWBALL": (27, "Pixel part of a snowball artifact"),
+    "HALO": (28, "Pixel part of a transient halo"),
+}
+
+# Explanatory Supplement recommendations as summarised in spherex-data.md §7 (configurable in the workflow)
+PHOTOMETRY_BAD_FLAGS = ("SUR_ERROR", "NONFUNC", "MISSING_DATA", "HOT", "COLD", "NONLINEAR", "PERSIST")
+BACKGROUND_BAD_FLAGS = (
+    "OVERFLOW", "SUR_ERROR", "NONFUNC", "MISSING_DATA", "HOT", "COLD", "NONLINEAR", "PERSIST", "OUTLIER",
+    "SOURCE", "TRANSIENT", "GHOST", "GHOST_FPA", "GHOST_EXT", "BLOOM", "SNOWBALL", "HALO",
+)
+
+_MSKN = re.compile(r"^MSKN(\d{1,4})$")
+
+
+def flag_bits(header, *, source="FLAGS header"):
+    """Map flag name to bit number from a FLAGS header.
+
+    Accepts the ``MP_<NAME> = <bit>`` form (QR1, QR2) and the ``MSKNnnnn = '<NAME>'`` form reported for QR3.
+
+    Raises
+    ------
+    DataFormatError
+        If the header declares no bit in either form.
+    """
+    bits = {}
+    for key, value in header.items():
+        key = str(key)
+        if key.startswith("MP_"):
+            try:
+                bits[key[3:]] = int(value)
+            except (TypeError, ValueError):
+                raise DataFormatError(f"{source}: {key} = {value!r} is not a bit number") from None
+        else:
+            match = _MSKN.match(key)
+            if match and isinstance(value, str) and value.strip():
+                bits[value.strip().upper()] = int(match.group(1))
+    if not bits:
+        raise DataFormatError(f"{source}: no MP_* (or MSKNnnnn) keywords declare the FLAGS bits")
+    for name, bit in bits.items():
+        if not 0 <= bit <= 30:
+            raise DataFormatError(f"{source}: flag {name} declares bit {bit}, outside 0..30")
+    return dict(sorted(bits.items(), key=lambda item: item[1]))
+
+
+def _bitmask(bits, names):
+    mask = 0
+    for name in names:
+        if name in bits:  # a bit the file does not declare cannot be set in it
+            mask |= 1 << bits[name]
+    return mask
+
+
+def bad_pixel_mask(flags, bits, names):
+    """Boolean mask, True where any of the named bits is set.
+
+    Parameters
+    ----------
+    flags : 2D int ndarray
+        The FLAGS plane.
+    bits : dict
+        Name to bit, from `flag_bits` of the same file.
+    names : iterable of str
+        Flag names to treat as bad. Names the file does not declare are ignored (no pixel can carry them).
+    """
+    flags = np.asarray(flags)
+    if not np.issubdtype(flags.dtype, np.integer):
+        raise InvalidInputError(f"flags must be an integer array, got dtype {flags.dtype}")
+    return (flags & _bitmask(bits, names)) != 0
+
+
+def flag_counts(flags, bits, weights=None):
+    """Number of pixels (or sum of ``weights``) carrying each declared bit, as ``{name: count}``."""
+    flags = np.asarray(flags)
+    out = {}
+    for name, bit in bits.items():
+        hit = (flags & (1 << bit)) != 0
+        out[name] = float(np.sum(weights[hit])) if weights is not None else int(np.count_nonzero(hit))
+    return out

@@ -1,0 +1,47 @@
+"""Atomic writes: a product is either complete under its final name or absent.
+
+Every writer goes through `atomic_path`: data goes to a temporary file in the destination directory, and only a
+successful, closed write is renamed into place (``os.replace`` is atomic on one file system).
+"""
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_path", "write_fits", "write_table"]
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds.
+
+    The temporary name keeps the final suffix, so that writers choosing a format by extension still work.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_fits(hdul, path, *, checksum=True):
+    """Write an `~astropy.io.fits.HDUList` atomically."""
+    with atomic_path(path) as tmp:
+        hdul.writeto(tmp, overwrite=True, checksum=checksum)
+
+
+def write_table(table, path, **kwargs):
+    """Write an astropy table atomically; the format follows the suffix (``.ecsv``, ``.fits``, ``.xml``/``.vot``)."""
+    path = Path(path)
+    fmt = {".ecsv": "ascii.ecsv", ".fits": "fits", ".xml": "votable", ".vot": "votable"}.get(path.suffix)
+    if fmt is None:
+        raise ValueError(f"cannot choose a table format for {path} (use .ecsv, .fits, .xml or .vot)")
+    with atomic_path(path) as tmp:
+        table.write(tmp, format=fmt, overwrite=True, **kwargs)

@@ -1,0 +1,186 @@
+"""Read a SPHEREx Level-2 spectral image (full frame or cutout) into a `SpectralImage`.
+
+HDUs are always found by EXTNAME, never by position (``spherex-data.md`` §3). The IMAGE and WCS-WAVE HDUs are
+required; FLAGS, VARIANCE, ZODI and PSF are optional because early QR1 cutouts carry only IMAGE and WCS-WAVE.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+from ..errors import DataFormatError
+
+__all__ = ["SpectralImage", "read_spectral_image", "native", "epoch_mjd"]
+
+
+def native(array):
+    """Return ``array`` in native byte order (FITS data are big-endian; sep refuses them)."""
+    array = np.asarray(array)
+    if array.dtype.byteorder in ("=", "|") or (array.dtype.byteorder == "<") == (np.little_endian):
+        return np.ascontiguousarray(array)
+    return np.ascontiguousarray(array.astype(array.dtype.newbyteorder("=")))
+
+
+def epoch_mjd(header):
+    """Mid-exposure epoch: MJD-AVG, else MJD-OBS, else MJD-BEG (``spherex-data.md`` §4.1); NaN if none."""
+    for key in ("MJD-AVG", "MJD-OBS", "MJD-BEG"):
+        if key in header:
+            return float(header[key])
+    return float("nan")
+
+
+@dataclass
+class SpectralImage:
+    """One SPHEREx Level-2 image (full frame or cutout), read into memory.
+
+    Attributes
+    ----------
+    path : str
+        File it was read from (used in every error message).
+    image : 2D ndarray
+        IMAGE plane, float32, in ``bunit`` (MJy/sr for Level 2).
+    header : `~astropy.io.fits.Header`
+        IMAGE header (spatial WCS, alternates ``A`` and ``W``).
+    wcs : `~astropy.wcs.WCS`
+        Spatial WCS, SIP included.
+    spectral_wcs : `~astropy.wcs.WCS`
+        Spectral WCS ``W`` (wavelength, bandwidth in µm) with SIP removed.
+    parent_origin : tuple of int
+        0-based parent-detector ``(x, y)`` of pixel (0, 0): ``(1 - CRPIX1A, 1 - CRPIX2A)``.
+    flags, variance, zodi, psf : ndarray or None
+        The other planes when present. ``flags`` is int32.
+    flags_header, psf_header : Header or None
+    version : str
+        Pipeline ``VERSION`` from the PRIMARY header ('' if absent).
+    """
+
+    path: str
+    image: np.ndarray
+    header: fits.Header
+    wcs: WCS
+    spectral_wcs: WCS
+    parent_origin: tuple
+    flags: np.ndarray | None = None
+    flags_header: fits.Header | None = None
+    variance: np.ndarray | None = None
+    zodi: np.ndarray | None = None
+    psf: np.ndarray | None = None
+    psf_header: fits.Header | None = None
+    version: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def detector(self):
+        return int(self.header["DETECTOR"])
+
+    @property
+    def obs_id(self):
+        return str(self.header.get("OBSID", ""))
+
+    @property
+    def expid(self):
+        return int(self.header.get("EXPIDN", -1))
+
+    @property
+    def mjd(self):
+        return epoch_mjd(self.header)
+
+    @property
+    def bunit(self):
+        return str(self.header.get("BUNIT", ""))
+
+    @property
+    def shape(self):
+        return self.image.shape
+
+
+def _data(hdul, name):
+    return native(hdul[name].data) if name in hdul else None
+
+
+def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
+    """Read a Level-2 spectral image MEF.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The FITS file.
+    require : sequence of str
+        EXTNAMEs that must be present; a missing one raises `DataFormatError` naming the file.
+
+    Returns
+    -------
+    SpectralImage
+    """
+    path = str(path)
+    if not Path(path).is_file():
+        raise DataFormatError(f"{path}: no such file")
+    try:
+        hdul = fits.open(path, memmap=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataFormatError(f"{path}: not a readable FITS file ({exc})") from exc
+    with hdul:
+        names = [h.name for h in hdul]
+        missing = [n for n in require if n not in names]
+        if missing:
+            raise DataFormatError(f"{path}: missing HDU(s) {', '.join(missing)}; found {', '.join(names)}")
+        try:
+            header = hdul["IMAGE"].header.copy()
+            image = hdul["IMAGE"].data
+            if image is None or image.ndim != 2:
+                raise DataFormatError(f"{path}: IMAGE HDU holds no 2-D image")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FITSFixedWarning)
+                wcs = WCS(header, relax=True)
+                spectral = spectral_wcs_from_hdul(hdul, path=path)
+        except (OSError, ValueError, TypeError) as exc:
+            # astropy raises these for truncated data; say which file
+            raise DataFormatError(f"{path}: cannot read IMAGE or its WCS ({exc})") from exc
+        if "CRPIX1A" in header and "CRPIX2A" in header:
+            origin = (int(round(1 - header["CRPIX1A"])), int(round(1 - header["CRPIX2A"])))
+        else:
+            origin = (0, 0)
+        return SpectralImage(
+            path=path,
+            image=native(image).astype(np.float32, copy=False),
+            header=header,
+            wcs=wcs,
+            spectral_wcs=spectral,
+            parent_origin=origin,
+            flags=_data(hdul, "FLAGS"),
+            flags_header=hdul["FLAGS"].header.copy() if "FLAGS" in hdul else None,
+            variance=_data(hdul, "VARIANCE"),
+            zodi=_data(hdul, "ZODI"),
+            psf=_data(hdul, "PSF"),
+            psf_header=hdul["PSF"].header.copy() if "PSF" in hdul else None,
+            version=str(hdul[0].header.get("VERSION", "")),
+        )
+
+
+def spectral_wcs_from_hdul(hdul, *, path="<memory>"):
+    """Spectral WCS ``W`` of the IMAGE HDU, built with the open HDUList so that ``WAVE-TAB`` finds WCS-WAVE.
+
+    SIP is removed: astropy copies the primary SIP onto alternate WCSs (astropy#13105), which would distort the
+    table look-up.
+    """
+    header = hdul["IMAGE"].header
+    if "CTYPE1W" not in header:
+        raise DataFormatError(f"{path}: IMAGE header has no spectral WCS 'W' (CTYPE1W missing)")
+    import logging
+
+    # astropy logs an INFO about the inherited SIP at every build; it is expected here
+    logger = logging.getLogger("astropy")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            spectral = WCS(header, fobj=hdul, key="W")
+    finally:
+        logger.setLevel(level)
+    spectral.sip = None
+    return spectral

@@ -1,0 +1,7 @@
+"""Aperture photometry on Level-2 cutouts, with a PSF-based aperture and mask correction."""
+
+from .apertures import ALGORITHM_VERSION, QUALITY_BITS, measure_cutout, aperture_photometry
+from .psf import pixelated_psf, psf_plane_for
+
+__all__ = ["ALGORITHM_VERSION", "QUALITY_BITS", "measure_cutout", "aperture_photometry", "pixelated_psf",
+           "psf_plane_for"]

@@ -1,0 +1,55 @@
+"""The SPHEREx PSF cube: choosing the zone plane for a position and sampling it on the image pixels."""
+
+import numpy as np
+from scipy.ndimage import map_coordinates
+
+from ..errors import DataFormatError
+
+__all__ = ["zone_centres", "psf_plane_for", "pixelated_psf"]
+
+
+def zone_centres(psf_header, n_planes, *, source="PSF header"):
+    """Zone centres ``(XCTR_k, YCTR_k)`` (0-based parent pixels) of planes k = 1..n, as an (n, 2) array."""
+    try:
+        return np.array([[psf_header[f"XCTR_{k}"], psf_header[f"YCTR_{k}"]] for k in range(1, n_planes + 1)], float)
+    except KeyError as exc:
+        raise DataFormatError(f"{source}: zone centre card {exc.args[0]} missing") from None
+
+
+def psf_plane_for(psf_cube, psf_header, parent_x, parent_y, *, source="PSF"):
+    """The PSF plane of the zone whose centre is nearest to a parent-detector position.
+
+    Returns ``(plane, zone_number, oversampling)``.
+    """
+    if psf_cube is None or psf_header is None:
+        raise DataFormatError(f"{source}: no PSF HDU")
+    centres = zone_centres(psf_header, psf_cube.shape[0], source=source)
+    k0 = int(np.argmin(np.hypot(centres[:, 0] - parent_x, centres[:, 1] - parent_y)))
+    return np.asarray(psf_cube[k0], float), k0 + 1, int(psf_header.get("OVERSAMP", 10))
+
+
+def pixelated_psf(plane, oversample, x, y, shape, *, half_width=None):
+    """Fraction of a point source's flux falling in each pixel of an image, for a source at 0-based (x, y).
+
+    The oversampled plane (unit sum, centre at its middle sample) is integrated over each image pixel by summing
+    ``oversample``² bilinearly interpolated samples. Pixels beyond the plane get 0.
+    """
+    ny, nx = shape
+    stamp = plane.shape[0]
+    centre = (stamp - 1) / 2.0
+    half = half_width if half_width is not None else int(np.ceil(centre / oversample)) + 1
+    ix0, ix1 = max(int(np.floor(x)) - half, 0), min(int(np.floor(x)) + half + 2, nx)
+    iy0, iy1 = max(int(np.floor(y)) - half, 0), min(int(np.floor(y)) + half + 2, ny)
+    out = np.zeros(shape)
+    if ix0 >= ix1 or iy0 >= iy1:
+        return out
+    sub = (np.arange(oversample) + 0.5) / oversample - 0.5
+    xs = (np.arange(ix0, ix1)[:, None] + sub[None, :]).ravel()
+    ys = (np.arange(iy0, iy1)[:, None] + sub[None, :]).ravel()
+    qx = centre + (xs - x) * oversample
+    qy = centre + (ys - y) * oversample
+    grid_y, grid_x = np.meshgrid(qy, qx, indexing="ij")
+    samples = map_coordinates(plane, [grid_y, grid_x], order=1, mode="constant", cval=0.0)
+    blocks = samples.reshape(iy1 - iy0, oversample, ix1 - ix0, oversample).sum(axis=(1, 3))
+    out[iy0:iy1, ix0:ix1] = blocks
+    return out

@@ -1,0 +1,11 @@
+"""SPHEREx-format simulated skies and archives with known truth.
+
+The simulator writes Level-2 spectral image MEFs laid out like IRSA's archive, one solid-angle pixel map per
+detector, an SIA-like index and a truth catalogue. Sources are stars with smooth SEDs and red, AGN-like sources
+whose flux rises towards 5 µm; each is rendered with the PSF at the wavelength of the pixel it falls on.
+"""
+
+from .archive import SimulationSettings, simulate_archive
+from .sky import make_sky, true_flux
+
+__all__ = ["SimulationSettings", "simulate_archive", "make_sky", "true_flux"]
