@@ -1,6 +1,7 @@
 """Reading SPHEREx files and writing products atomically."""
 
 from .atomic import atomic_path, write_fits, write_table
+from .calibration_files import read_solid_angle_map
 from .spectral_image import SpectralImage, read_spectral_image
 
-__all__ = ["atomic_path", "write_fits", "write_table", "SpectralImage", "read_spectral_image"]
+__all__ = ["atomic_path", "write_fits", "write_table", "read_solid_angle_map", "SpectralImage", "read_spectral_image"]

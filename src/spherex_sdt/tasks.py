@@ -1,0 +1,352 @@
+"""One function per workflow rule: paths and plain values in, files out.
+
+These join the I/O layers (archive, io) to one science call each. They never read the workflow config; everything
+arrives as arguments, so the workflow's ``params:`` see every value that changes a result.
+"""
+
+import hashlib
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from . import __version__
+from .archive import cached_fetch, cutout_cache_name, open_archive, safe_file_name
+from .archive.cutouts import cutout_pixels
+from .calibration.flags import SPHEREX_FLAGS
+from .detectors import PIXEL_SCALE_ARCSEC, parse_pair
+from .errors import NoCoverageError, SpherexSdtError
+from .extraction import extract_both_signs, select_sources as _select
+from .extraction.sextractor import sextractor_version
+from .imaging import difference_image
+from .imaging.pairs import choose_pair
+from .io import read_solid_angle_map, read_spectral_image, write_fits, write_table
+from .photometry import ALGORITHM_VERSION, measure_cutout
+from .spectra import spectrum_table
+
+__all__ = [
+    "log_to",
+    "simulate_archive",
+    "search_images",
+    "fetch_pair_images",
+    "fetch_calibration",
+    "make_difference",
+    "extract_sources",
+    "select_sources",
+    "fetch_source_cutouts",
+    "source_photometry",
+    "plot_difference",
+    "plot_spectrum",
+    "summarize_spectra",
+]
+
+log = logging.getLogger(__name__)
+
+LEVEL2_HDUS = ("IMAGE", "FLAGS", "VARIANCE", "WCS-WAVE")
+
+
+def log_to(path):
+    """Send stderr (tracebacks, warnings) and this package's log to a rule's log file."""
+    import sys
+
+    sys.stderr = open(path, "w", buffering=1)  # noqa: SIM115  kept open for the life of the job
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def settings_hash(*values):
+    """Short, stable hash of the settings that produced a product (recorded as provenance)."""
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- archive ------------------------------------------------------------------------------------------------------
+def simulate_archive(targets, archive_dir, settings):
+    """Simulate a SPHEREx archive for a target list (see `spherex_sdt.simulate`)."""
+    from .simulate import SimulationSettings, simulate_archive as _simulate
+    from .targets import read_targets
+
+    index, truth = _simulate(read_targets(targets), archive_dir, SimulationSettings(**settings))
+    log.info("simulated %d Level-2 files and %d sources in %s", len(index), len(truth), archive_dir)
+
+
+def search_images(target, ra, dec, radius_arcsec, archive, output):
+    """Search for every image overlapping a circle around the target; freeze the result as an ECSV."""
+    backend = open_archive(archive)
+    started = _now()
+    table = backend.search_images(ra, dec, radius_arcsec / 3600.0)
+    table.meta.update({
+        "target": target, "ra_deg": ra, "dec_deg": dec, "radius_arcsec": radius_arcsec, "backend": backend.name,
+        "collection": archive["collection"], "query_time_utc": started, "software": f"spherex-sdt {__version__}",
+    })
+    write_table(table, output)
+    log.info("%s: %d images within %.1f arcsec", target, len(table), radius_arcsec)
+
+
+def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archive, cache_dir, output):
+    """Choose the two images of a pair for the target, download them to the cache, record the choice."""
+    det_a, det_b = parse_pair(pair)
+    table = Table.read(images, format="ascii.ecsv")
+    row_a, row_b, rule = choose_pair(table, det_a, det_b, ra, dec, margin_deg=edge_margin_px * PIXEL_SCALE_ARCSEC / 3600,
+                                     max_dt_days=max_dt_days)
+    backend = open_archive(archive)
+    rows = []
+    for role, row in (("A", row_a), ("B", row_b)):
+        name = safe_file_name(row["file_name"])
+        dest = Path(cache_dir) / "level2" / name
+        cached_fetch(dest, lambda tmp, row=row: backend.fetch_image(row, tmp), require=LEVEL2_HDUS,
+                     source=row["access_url"])
+        rows.append({"role": role, **{k: row[k] for k in row.colnames}, "path": str(dest)})
+    manifest = Table(rows=rows)
+    manifest.meta.update({"pair": pair, "rule": rule, "ra_deg": ra, "dec_deg": dec})
+    write_table(manifest, output)
+    log.info("%s: A = %s, B = %s (%s)", pair, rows[0]["file_name"], rows[1]["file_name"], rule)
+
+
+def fetch_calibration(key, archive, output):
+    """Download one calibration file (a solid-angle pixel map) into place."""
+    backend = open_archive(archive)
+    cached_fetch(output, lambda tmp: backend.fetch_calibration(key, tmp), require=("IMAGE",), source=key)
+
+
+# -- discovery ----------------------------------------------------------------------------------------------------
+def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, output):
+    """Difference image of a pair around the target, written as one FITS file (µJy per pixel).
+
+    HDUs: DIFFERENCE, VARIANCE, SNR, MASK, IMAGE_A (A reprojected onto B), IMAGE_B.
+    """
+    manifest = Table.read(pair_images, format="ascii.ecsv")
+    paths = {r["role"]: r["path"] for r in manifest}
+    a = read_spectral_image(paths["A"], require=LEVEL2_HDUS)
+    b = read_spectral_image(paths["B"], require=LEVEL2_HDUS)
+    result = difference_image(
+        a, b, read_solid_angle_map(solid_angle_a), read_solid_angle_map(solid_angle_b), ra, dec,
+        size=params["size_px"], background_margin=params["background_margin_px"],
+        bad_flags=params["bad_flags"], background_flags=params["background_flags"],
+        bkg_box=params["background_box_px"], bkg_filter=params["background_filter"],
+        bad_fraction_limit=params["bad_fraction_limit"],
+    )
+    header = result.wcs.to_header(relax=True)
+    header["BUNIT"] = "uJy"
+    header["PAIR"] = (manifest.meta["pair"], "difference = A - B on B's grid")
+    header["PAIRRULE"] = (manifest.meta["rule"], "how the two images were chosen")
+    for tag, info in result.info.items():
+        header[f"DET_{tag}"] = (info["detector"], f"detector of image {tag}")
+        header[f"OBSID_{tag}"] = (info["obs_id"], f"OBSID of image {tag}")
+        header[f"EXPID_{tag}"] = (info["expid"], f"EXPIDN of image {tag}")
+        header[f"MJD_{tag}"] = (info["mjd"], f"mid-exposure MJD of image {tag}")
+        header[f"LAM_{tag}"] = (round(info["wavelength_um"], 6), f"[um] wavelength of {tag} at the target")
+        header[f"BW_{tag}"] = (round(info["bandwidth_um"], 6), f"[um] bandwidth of {tag} at the target")
+        header[f"FILE_{tag}"] = Path(info["path"]).name
+    header["TARG_RA"], header["TARG_DEC"] = ra, dec
+    header["SOFTWARE"] = f"spherex-sdt {__version__}"
+    hdus = [fits.PrimaryHDU(header=header)]
+    for name, data, unit in (("DIFFERENCE", result.difference, "uJy"), ("VARIANCE", result.variance, "uJy2"),
+                             ("SNR", result.snr.astype(np.float32), ""), ("MASK", result.mask, ""),
+                             ("IMAGE_A", result.image_a, "uJy"), ("IMAGE_B", result.image_b, "uJy")):
+        hdu = fits.ImageHDU(data=data, header=result.wcs.to_header(relax=True), name=name)
+        hdu.header["BUNIT"] = unit
+        hdus.append(hdu)
+    hdus[4].header["MASKBITS"] = "1 bad in A, 2 bad in B, 4 A does not cover"
+    write_fits(fits.HDUList(hdus), output)
+
+
+def extract_sources(difference, config, parameters, filter_kernel, output_ecsv, output_votable):
+    """Detect sources of both signs on a difference image; write ECSV and VOTable catalogues."""
+    with fits.open(difference) as hdul:
+        diff = hdul["DIFFERENCE"].data.astype(float)
+        var = hdul["VARIANCE"].data.astype(float)
+        mask = hdul["MASK"].data.astype(np.int32)
+        header = hdul["DIFFERENCE"].header.copy()
+        primary = hdul[0].header
+        from astropy.wcs import WCS
+
+        wcs = WCS(header)
+    catalog = extract_both_signs(np.nan_to_num(diff), np.nan_to_num(var, nan=np.inf), mask, header,
+                                 config=config, parameters=parameters, filter_kernel=filter_kernel)
+    # sky positions from the windowed centroids through astropy (SIP-aware), not SExtractor's own WCS
+    if len(catalog):
+        world = wcs.all_pix2world(np.c_[catalog["XWIN_IMAGE"] - 1, catalog["YWIN_IMAGE"] - 1], 0)
+        ra, dec = world[:, 0], world[:, 1]
+    else:
+        ra = dec = np.zeros(0)
+    catalog.add_column(ra, name="ra", index=1)
+    catalog.add_column(dec, name="dec", index=2)
+    catalog["ra"].unit = catalog["dec"].unit = "deg"
+    for col in ("FLUX_AUTO", "FLUXERR_AUTO", "FLUX_APER", "FLUXERR_APER", "FLUX_MAX"):
+        catalog[col].unit = "uJy"
+    catalog.meta.update({
+        "pair": primary.get("PAIR", ""), "sign_convention": "sign=+1 brighter in A, -1 brighter in B (difference A - B)",
+        "sextractor": sextractor_version(), "software": f"spherex-sdt {__version__}",
+    })
+    write_table(catalog, output_ecsv)
+    write_table(catalog, output_votable)
+    log.info("%d detections (%d negative)", len(catalog), int(np.sum(catalog["sign"] < 0)) if len(catalog) else 0)
+
+
+def select_sources(catalog, params, output):
+    """Apply the selection strategy; the output table lists one row per source to measure."""
+    table = Table.read(catalog, format="ascii.ecsv")
+    selected = _select(table, strategy=params["strategy"], n=params.get("n", 5), min_snr=params.get("min_snr", 10.0),
+                       sign=params.get("sign", "both"), ids=params.get("ids", ()),
+                       positions=[tuple(p) for p in params.get("positions", ())])
+    selected.meta.update({"selection": params, "catalog": str(catalog)})
+    write_table(selected, output)
+    log.info("selected %d of %d sources", len(selected), len(table))
+
+
+# -- spectra ------------------------------------------------------------------------------------------------------
+def _source_row(selected, source):
+    table = Table.read(selected, format="ascii.ecsv")
+    rows = table[np.asarray(table["source"]).astype(str) == str(source)]
+    if len(rows) != 1:
+        raise SpherexSdtError(f"{selected}: source {source!r} not found")
+    return rows[0]
+
+
+def fetch_source_cutouts(selected, source, detectors, size_deg, threads, archive, cache_dir, output):
+    """Find every exposure containing a selected source and fetch a cutout of each (in parallel, cached).
+
+    The manifest lists every exposure with its cutout path and status; failures are recorded, not dropped.
+    """
+    row = _source_row(selected, source)
+    ra, dec = float(row["ra"]), float(row["dec"])
+    backend = open_archive(archive)
+    started = _now()
+    exposures = backend.search_exposures(ra, dec, detectors)
+
+    def fetch(item):
+        name = cutout_cache_name(item["file_name"], ra, dec, size_deg)
+        dest = Path(cache_dir) / "cutouts" / name
+        try:
+            cached_fetch(dest, lambda tmp: backend.fetch_cutout(item, ra, dec, size_deg, tmp), require=LEVEL2_HDUS,
+                         source=item["access_url"])
+            return str(dest), "ok", ""
+        except (SpherexSdtError, OSError) as exc:
+            log.warning("cutout of %s failed: %s", item["file_name"], exc)
+            return "", "failed", str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+        results = list(pool.map(fetch, exposures))
+    exposures["path"] = [r[0] for r in results]
+    exposures["status"] = [r[1] for r in results]
+    exposures["error"] = [r[2] for r in results]
+    exposures.meta.update({"source": source, "ra_deg": ra, "dec_deg": dec, "size_deg": size_deg,
+                           "query_time_utc": started, "backend": backend.name})
+    write_table(exposures, output)
+    n_ok = int(np.sum(exposures["status"] == "ok")) if len(exposures) else 0
+    log.info("source %s: %d exposures, %d cutouts fetched", source, len(exposures), n_ok)
+
+
+def source_photometry(manifest, solid_angle_maps, params, outputs):
+    """Measure a source on every fetched cutout and write its spectrum (ECSV and FITS table)."""
+    exposures = Table.read(manifest, format="ascii.ecsv")
+    ra, dec = exposures.meta["ra_deg"], exposures.meta["dec_deg"]
+    omegas = {}
+    measurements = []
+    skipped = []
+    for item in exposures:
+        if item["status"] != "ok":
+            skipped.append((item["file_name"], item["error"]))
+            continue
+        image = read_spectral_image(item["path"], require=LEVEL2_HDUS)
+        det = image.detector
+        if det not in omegas:
+            omegas[det] = read_solid_angle_map(solid_angle_maps[det])
+        m = measure_cutout(image, omegas[det], ra, dec, radii=params["radii_px"], annulus=params["annulus_px"],
+                           bad_flags=params["bad_flags"], background_flags=params["background_flags"])
+        if m is None:
+            skipped.append((item["file_name"], "position outside the cutout"))
+            continue
+        m.update(obs_id=image.obs_id, expid=image.expid, detector=det, mjd=image.mjd)
+        measurements.append(m)
+    meta = {
+        "source": exposures.meta["source"], "ra_deg": ra, "dec_deg": dec,
+        "software": f"spherex-sdt {__version__}", "photometry_algorithm": ALGORITHM_VERSION,
+        "settings_hash": settings_hash(params), "settings": params,
+        "archive_query_time_utc": exposures.meta.get("query_time_utc", ""),
+        "n_exposures_found": len(exposures), "n_measured": len(measurements),
+        "skipped": [f"{name}: {why}" for name, why in skipped],
+        "flux_unit": "uJy", "wavelength_source": "spectral WCS W (WCS-WAVE table, bilinear)",
+    }
+    table = spectrum_table(measurements, list(SPHEREX_FLAGS), meta)
+    write_table(table, outputs["ecsv"])
+    fits_table = table.copy()
+    fits_table.meta = {  # FITS headers hold scalars with short keys; the ECSV keeps the full provenance
+        "SOURCE": meta["source"], "RA": ra, "DEC": dec, "SOFTWARE": meta["software"],
+        "PHOTALG": ALGORITHM_VERSION, "SETHASH": meta["settings_hash"], "QUERYUTC": meta["archive_query_time_utc"],
+        "NEXPFND": meta["n_exposures_found"], "NMEAS": meta["n_measured"],
+    }
+    write_table(fits_table, outputs["fits"])
+    log.info("source %s: %d measurements from %d exposures", meta["source"], len(table), len(measurements))
+
+
+def summarize_spectra(spectra, target, pair, output):
+    """One row per selected source: number of exposures measured and the median S/N at the middle radius."""
+    rows = []
+    for path in spectra:
+        table = Table.read(path, format="ascii.ecsv")
+        radii = sorted(set(np.asarray(table["radius"], float))) if len(table) else []
+        mid = radii[len(radii) // 2] if radii else np.nan
+        sel = np.isclose(np.asarray(table["radius"], float), mid) if len(table) else np.zeros(0, bool)
+        snr = np.asarray(table["flux"], float)[sel] / np.asarray(table["flux_err"], float)[sel]
+        rows.append({"source": str(table.meta["source"]), "ra": table.meta["ra_deg"], "dec": table.meta["dec_deg"],
+                     "n_exposures": int(table.meta["n_measured"]), "radius": mid,
+                     "median_snr": float(np.median(snr)) if snr.size else np.nan, "spectrum": str(path)})
+    out = Table(rows=rows) if rows else Table(names=("source", "ra", "dec", "n_exposures", "radius", "median_snr",
+                                                     "spectrum"), dtype=(str, float, float, int, float, float, str))
+    out.meta.update({"target": target, "pair": pair})
+    write_table(out, output)
+
+
+# -- figures ------------------------------------------------------------------------------------------------------
+def plot_difference(difference, catalog, selected, output):
+    """PNG of the pair images and the difference with every detection; selected sources highlighted."""
+    from astropy.wcs import WCS
+
+    from .plotting import plot_difference as _plot
+
+    with fits.open(difference) as hdul:
+        diff = hdul["DIFFERENCE"].data
+        wcs = WCS(hdul["DIFFERENCE"].header)
+        a, b = hdul["IMAGE_A"].data, hdul["IMAGE_B"].data
+        h = hdul[0].header
+    cat = Table.read(catalog, format="ascii.ecsv")
+    sel = Table.read(selected, format="ascii.ecsv")
+    labels = (f"D{h['DET_A']} {h['LAM_A']:.3f} µm", f"D{h['DET_B']} {h['LAM_B']:.3f} µm")
+    title = f"{h['PAIR']}: A = {h['OBSID_A']}, B = {h['OBSID_B']} ({h['PAIRRULE']})"
+    _plot(diff, wcs, cat, set(int(i) for i in sel["id"]), title, output, image_a=a, image_b=b, labels=labels)
+
+
+def plot_spectrum(spectrum, radius, output, truth=None):
+    """PNG of a source's spectrum at one aperture radius (with the injected SED when a truth file is given)."""
+    from .plotting import plot_spectrum as _plot
+
+    table = Table.read(spectrum, format="ascii.ecsv")
+    curve = None
+    if truth:
+        from astropy.coordinates import SkyCoord
+        import astropy.units as u
+
+        from .simulate import true_flux
+
+        t = Table.read(truth, format="ascii.ecsv")
+        if len(t):
+            pos = SkyCoord(table.meta["ra_deg"] * u.deg, table.meta["dec_deg"] * u.deg)
+            sep = pos.separation(SkyCoord(np.asarray(t["ra"]) * u.deg, np.asarray(t["dec"]) * u.deg)).arcsec
+            best = int(np.argmin(sep))
+            if sep[best] < PIXEL_SCALE_ARCSEC:
+                lam = np.linspace(0.72, 5.05, 300)
+                curve = (lam, true_flux(t[best], lam))
+    _plot(table, radius, f"source {table.meta['source']} ({table.meta['ra_deg']:.5f}, {table.meta['dec_deg']:.5f})",
+          output, truth=curve)

@@ -1,0 +1,73 @@
+# Archive search and cached downloads. Downloads are local rules: compute nodes may have no route to IRSA.
+
+
+rule search_images:
+    input:
+        get_archive_ready,
+    output:
+        "results/{target}/images.ecsv",
+    log:
+        "logs/search_images/{target}.log",
+    params:
+        position=target_position,
+        radius_arcsec=config["search"]["radius_arcsec"],
+        archive=get_archive_params(),
+    localrule: True
+    threads: 1
+    resources:
+        irsa_connections=1,
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/spherex-sdt.yaml"
+    script:
+        "../../scripts/search_images.py"
+
+
+rule fetch_pair_images:
+    input:
+        images="results/{target}/images.ecsv",
+    output:
+        "results/{target}/{pair}/pair_images.ecsv",
+    log:
+        "logs/fetch_pair_images/{target}/{pair}.log",
+    params:
+        position=target_position,
+        edge_margin_px=get_edge_margin_px(),
+        max_dt_days=config["difference"]["max_dt_days"],
+        archive=get_archive_params(),
+        cache_dir=config["cache_dir"],
+    localrule: True
+    retries: 2
+    threads: 1
+    resources:
+        irsa_connections=1,
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../../envs/spherex-sdt.yaml"
+    script:
+        "../../scripts/fetch_pair_images.py"
+
+
+rule fetch_solid_angle_map:
+    input:
+        get_archive_ready,
+    output:
+        "resources/calibration/" + Path(config["calibration"]["solid_angle_map"]).name,
+    log:
+        "logs/fetch_solid_angle_map/D{detector}.log",
+    params:
+        key=get_solid_angle_map_key,
+        archive=get_archive_params(),
+    localrule: True
+    retries: 2
+    threads: 1
+    resources:
+        irsa_connections=1,
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../../envs/spherex-sdt.yaml"
+    script:
+        "../../scripts/fetch_solid_angle_map.py"

@@ -1,0 +1,166 @@
+# Configuration and target-list validation, wildcard constraints and input functions.
+import re
+from pathlib import Path
+
+import pandas as pd
+from snakemake.utils import validate
+
+from spherex_sdt.photometry import ALGORITHM_VERSION as PHOTOMETRY_VERSION
+from spherex_sdt.targets import TARGET_NAME_PATTERN, read_targets
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+# read_targets names the file, line and column of any problem, before any job runs
+TARGETS = read_targets(config["targets"]).to_pandas().set_index("target", drop=False)
+validate(TARGETS, schema="../schemas/targets.schema.yaml")
+PAIRS = list(dict.fromkeys(config["pairs"]))
+
+
+wildcard_constraints:
+    target="|".join(re.escape(t) for t in TARGETS.index),
+    pair="|".join(re.escape(p) for p in PAIRS),
+    source=r"[0-9]{4}|p[0-9]{3}",
+    detector=r"[1-6]",
+
+
+def target_position(wildcards):
+    row = TARGETS.loc[wildcards.target]
+    return float(row["ra_deg"]), float(row["dec_deg"])
+
+
+def pair_detectors(pair):
+    a, b = pair.split("-")
+    return int(a[1]), int(b[1])
+
+
+def get_archive_params():
+    """Archive settings as plain builtins (params compare them by repr)."""
+    archive = dict(config["archive"])
+    return {k: archive[k] for k in sorted(archive)}
+
+
+def get_archive_ready(wildcards=None):
+    """The simulated archive's index, when the workflow simulates its own archive."""
+    if config["archive"]["backend"] == "local" and "simulation" in config:
+        return [str(Path(config["archive"]["root"]) / "index.ecsv")]
+    return []
+
+
+def solid_angle_map_key(detector):
+    return config["calibration"]["solid_angle_map"].format(detector=detector)
+
+
+def get_solid_angle_map_key(wildcards):
+    return solid_angle_map_key(wildcards.detector)
+
+
+def solid_angle_map_path(detector):
+    return f"resources/calibration/{Path(solid_angle_map_key(detector)).name}"
+
+
+def get_pair_solid_angle_maps(wildcards):
+    a, b = pair_detectors(wildcards.pair)
+    return {"a": solid_angle_map_path(a), "b": solid_angle_map_path(b)}
+
+
+def get_photometry_solid_angle_maps(wildcards):
+    return [solid_angle_map_path(d) for d in config["photometry"]["detectors"]]
+
+
+def get_flag_policy():
+    flags = config["flags"]
+    return {"bad_flags": sorted(flags["photometry_bad"]), "background_flags": sorted(flags["background_bad"])}
+
+
+def get_difference_params(wildcards):
+    d = config["difference"]
+    return {
+        "size_px": int(d["size_px"]),
+        "background_margin_px": int(d["background_margin_px"]),
+        "background_box_px": int(d["background_box_px"]),
+        "background_filter": int(d["background_filter"]),
+        "bad_fraction_limit": float(d["bad_fraction_limit"]),
+        **get_flag_policy(),
+    }
+
+
+def get_edge_margin_px():
+    """The target must sit this far inside an image: half the difference box plus its background margin."""
+    d = config["difference"]
+    return int(d["size_px"]) // 2 + int(d["background_margin_px"]) + 2
+
+
+def get_selection_params(wildcards):
+    s = config["selection"]
+    return {
+        "strategy": s["strategy"],
+        "n": int(s["n"]),
+        "min_snr": float(s["min_snr"]),
+        "sign": s["sign"],
+        "ids": [int(i) for i in s["ids"]],
+        "positions": [[float(p[0]), float(p[1])] for p in s["positions"]],
+    }
+
+
+def get_photometry_params(wildcards):
+    p = config["photometry"]
+    return {
+        "radii_px": [float(r) for r in p["radii_px"]],
+        "annulus_px": [float(r) for r in p["annulus_px"]],
+        **get_flag_policy(),
+    }
+
+
+def get_plot_radius():
+    """The middle aperture radius, shown on spectrum plots."""
+    radii = sorted(float(r) for r in config["photometry"]["radii_px"])
+    return radii[len(radii) // 2]
+
+
+def get_selected_sources(wildcards):
+    """Source ids chosen by the select_sources checkpoint (read only once it has run)."""
+    from astropy.table import Table
+
+    path = checkpoints.select_sources.get(target=wildcards.target, pair=wildcards.pair).output[0]
+    table = Table.read(path, format="ascii.ecsv")
+    return [str(s) for s in table["source"]]
+
+
+def get_source_spectra(wildcards):
+    return expand(
+        "results/{target}/{pair}/sources/{source}/spectrum.ecsv",
+        target=wildcards.target,
+        pair=wildcards.pair,
+        source=get_selected_sources(wildcards),
+    )
+
+
+def get_source_plots(wildcards):
+    return expand(
+        "results/{target}/{pair}/sources/{source}/spectrum.png",
+        target=wildcards.target,
+        pair=wildcards.pair,
+        source=get_selected_sources(wildcards),
+    )
+
+
+def get_truth_catalog(wildcards=None):
+    """The simulated truth, drawn on spectrum plots of the demo."""
+    if config["archive"]["backend"] == "local" and "simulation" in config:
+        return str(Path(config["archive"]["root"]) / "truth.ecsv")
+    return []
+
+
+def get_final_outputs():
+    outputs = []
+    for target in TARGETS.index:
+        for pair in PAIRS:
+            base = f"results/{target}/{pair}"
+            outputs += [
+                f"{base}/difference.fits",
+                f"{base}/catalog.ecsv",
+                f"{base}/difference.png",
+                f"{base}/spectra.ecsv",
+            ]
+    return outputs

@@ -1,0 +1,24 @@
+# Calibration, background, cut-first reprojection and the difference image of a detector pair.
+
+
+rule make_difference:
+    input:
+        unpack(get_pair_solid_angle_maps),
+        pair_images="results/{target}/{pair}/pair_images.ecsv",
+    output:
+        "results/{target}/{pair}/difference.fits",
+    log:
+        "logs/make_difference/{target}/{pair}.log",
+    benchmark:
+        "benchmarks/make_difference/{target}/{pair}.tsv"
+    params:
+        position=target_position,
+        difference=get_difference_params,
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    conda:
+        "../../envs/spherex-sdt.yaml"
+    script:
+        "../../scripts/make_difference.py"

@@ -1,0 +1,40 @@
+# Figures as files: the difference image with detections, and each source's spectrum.
+
+
+rule plot_difference:
+    input:
+        difference="results/{target}/{pair}/difference.fits",
+        catalog="results/{target}/{pair}/catalog.ecsv",
+        selected="results/{target}/{pair}/selected.ecsv",
+    output:
+        "results/{target}/{pair}/difference.png",
+    log:
+        "logs/plot_difference/{target}/{pair}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/spherex-sdt.yaml"
+    script:
+        "../../scripts/plot_difference.py"
+
+
+rule plot_spectrum:
+    input:
+        spectrum="results/{target}/{pair}/sources/{source}/spectrum.ecsv",
+        truth=get_truth_catalog,
+    output:
+        "results/{target}/{pair}/sources/{source}/spectrum.png",
+    log:
+        "logs/plot_spectrum/{target}/{pair}/{source}.log",
+    params:
+        radius=get_plot_radius(),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/spherex-sdt.yaml"
+    script:
+        "../../scripts/plot_spectrum.py"

@@ -1,0 +1,25 @@
+# The demo's archive: SPHEREx-format files simulated with known truth (only when config has `simulation`).
+
+
+if config["archive"]["backend"] == "local" and "simulation" in config:
+
+    rule simulate_archive:
+        input:
+            targets=config["targets"],
+        output:
+            index=f"{config['archive']['root']}/index.ecsv",
+            truth=f"{config['archive']['root']}/truth.ecsv",
+        log:
+            "logs/simulate_archive.log",
+        benchmark:
+            "benchmarks/simulate_archive.tsv"
+        params:
+            settings={k: config["simulation"][k] for k in sorted(config["simulation"])},
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        conda:
+            "../../envs/spherex-sdt.yaml"
+        script:
+            "../../scripts/simulate_archive.py"
