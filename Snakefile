@@ -1,12 +1,14 @@
 # spherex-sdt: SPHEREx source discovery by detector differencing, and per-source spectra.
 # Run:  snakemake --configfile config/demo.yaml      (offline demo on a simulated archive)
 #       snakemake                                   (the real IRSA archive, config/config.yaml)
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.2")
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "workflow/rules/common.smk"

@@ -54,7 +54,7 @@ rule fetch_solid_angle_map:
     input:
         get_archive_ready,
     output:
-        "resources/calibration/" + Path(config["calibration"]["solid_angle_map"]).name,
+        f"{config['cache_dir']}/calibration/" + Path(config["calibration"]["solid_angle_map"]).name,
     log:
         "logs/fetch_solid_angle_map/D{detector}.log",
     params:

@@ -11,6 +11,13 @@ from spherex_sdt.targets import TARGET_NAME_PATTERN, read_targets
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+# files shipped with the workflow, found from the Snakefile wherever the working directory is
+WORKFLOW_ROOT = Path(workflow.basedir)
+SEXTRACTOR_FILES = {
+    name: str(WORKFLOW_ROOT / "config" / "sextractor" / f"default.{ext}")
+    for name, ext in (("config", "sex"), ("parameters", "param"), ("filter_kernel", "conv"))
+}
+
 # read_targets names the file, line and column of any problem, before any job runs
 TARGETS = read_targets(config["targets"]).to_pandas().set_index("target", drop=False)
 validate(TARGETS, schema="../schemas/targets.schema.yaml")
@@ -56,7 +63,7 @@ def get_solid_angle_map_key(wildcards):
 
 
 def solid_angle_map_path(detector):
-    return f"resources/calibration/{Path(solid_angle_map_key(detector)).name}"
+    return f"{config['cache_dir']}/calibration/{Path(solid_angle_map_key(detector)).name}"
 
 
 def get_pair_solid_angle_maps(wildcards):

@@ -4,9 +4,7 @@
 rule extract_sources:
     input:
         difference="results/{target}/{pair}/difference.fits",
-        config="config/sextractor/default.sex",
-        parameters="config/sextractor/default.param",
-        filter_kernel="config/sextractor/default.conv",
+        **SEXTRACTOR_FILES,
     output:
         ecsv="results/{target}/{pair}/catalog.ecsv",
         votable="results/{target}/{pair}/catalog.xml",

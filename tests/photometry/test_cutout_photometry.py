@@ -1,0 +1,84 @@
+"""Aperture photometry on simulated cutouts recovers the injected fluxes with honest errors."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from spherex_sdt.archive import LocalArchive
+from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, PHOTOMETRY_BAD_FLAGS
+from spherex_sdt.errors import InvalidInputError
+from spherex_sdt.io import read_solid_angle_map, read_spectral_image
+from spherex_sdt.photometry import aperture_photometry, measure_cutout
+from spherex_sdt.simulate import true_flux
+from spherex_sdt.simulate.archive import sapm_key
+
+from ..conftest import SMALL
+
+
+@pytest.fixture(scope="module", name="measurements")
+def fixture_measurements(small_archive, tmp_path_factory):
+    root, _, truth = small_archive
+    archive = LocalArchive(root, "spherex_qr2")
+    out = tmp_path_factory.mktemp("cutouts")
+    omegas = {d: read_solid_angle_map(root / sapm_key(SMALL, d)) for d in range(1, 7)}
+    rows = []
+    for src in truth:
+        for k, row in enumerate(archive.search_exposures(src["ra"], src["dec"])):
+            path = out / f"{src['source_id']}-{k}.fits"
+            archive.fetch_cutout(row, float(src["ra"]), float(src["dec"]), 0.1, path)
+            image = read_spectral_image(path)
+            m = measure_cutout(image, omegas[image.detector], float(src["ra"]), float(src["dec"]), radii=[2.0, 3.0, 4.0],
+                               annulus=(7.0, 16.0), bad_flags=PHOTOMETRY_BAD_FLAGS, background_flags=BACKGROUND_BAD_FLAGS)
+            if m is None:
+                continue
+            t = float(true_flux(src, m["wavelength"]))
+            for r in m["radii"]:
+                rows.append((r["radius"], r["flux"], r["flux_err"], t, r["quality"]))
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("radius", [2.0, 3.0, 4.0])
+def test_fluxes_are_total_and_errors_honest(measurements, radius):
+    m = measurements[measurements[:, 0] == radius]
+    assert len(m) > 150
+    ratio = m[:, 1] / m[:, 3]
+    pull = (m[:, 1] - m[:, 3]) / m[:, 2]
+    # after the PSF (aperture) correction the median flux is the total flux to 1 %
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.01)
+    # a robust width of the pulls near 1: the errors are neither inflated nor too small
+    q16, q84 = np.percentile(pull, [16, 84])
+    assert 0.8 < (q84 - q16) / 2 < 1.25
+    assert np.mean(np.abs(pull) < 3) > 0.95
+
+
+def test_masked_pixels_do_not_bias(measurements):
+    """Apertures with photometry-bad pixels are corrected with the PSF, not mean-filled."""
+    m = measurements[(measurements[:, 0] == 3.0) & ((measurements[:, 4].astype(int) & 1) != 0)]
+    assert len(m) > 10
+    assert np.median(m[:, 1] / m[:, 3]) == pytest.approx(1.0, abs=0.03)
+
+
+def test_background_ignores_off_image_and_flagged_pixels():
+    """A source near the cutout corner: the annulus uses only in-image, good pixels (defect 40)."""
+    rng = np.random.default_rng(1)
+    image = 1.0 + rng.normal(scale=0.01, size=(60, 60))
+    bad = np.zeros(image.shape, bool)
+    bg_bad = np.zeros(image.shape, bool)
+    bg_bad[10:14, 10:14] = True
+    image[10:14, 10:14] = 50.0  # a neighbour masked from the background
+    res = aperture_photometry(image, np.full(image.shape, 1e-4), bad, bg_bad, 5.0, 5.0, [3.0], (7.0, 16.0))[0]
+    assert res["background"] == pytest.approx(1.0, abs=0.005)
+    assert abs(res["flux"]) < 5 * res["flux_err"]
+    assert res["quality"] & 16  # no PSF given: flagged as not total flux
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"radii": [0.0]}, r"radii must be positive, got \[0.0\]"),
+    ({"annulus": (2.0, 16.0)}, r"annulus must satisfy max\(radii\) < inner < outer"),
+    ({"annulus": (16.0, 7.0)}, r"annulus \(16.0, 7.0\)"),
+])
+def test_rejects_bad_geometry(kwargs, match):
+    image = np.zeros((20, 20))
+    args = {"radii": [3.0], "annulus": (7.0, 16.0), **kwargs}
+    with pytest.raises(InvalidInputError, match=match):
+        aperture_photometry(image, image, image > 0, image > 0, 10.0, 10.0, args["radii"], args["annulus"])

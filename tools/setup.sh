@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up spherex-sdt on Debian/Ubuntu with Python 3.11, idempotently:
+#   - SExtractor from Debian (package source-extractor), if neither source-extractor nor sex is on PATH;
+#   - a virtual environment in .venv with this package, Snakemake and the test tools.
+# Set PYTHON to choose the interpreter (default: python3.11).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v source-extractor >/dev/null 2>&1 && ! command -v sex >/dev/null 2>&1; then
+  echo "setup: installing Debian's source-extractor" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq source-extractor >/dev/null
+fi
+
+PY="${PYTHON:-python3.11}"
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    echo "setup: installing python3-venv" >&2
+    rm -rf .venv
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3.11-venv >/dev/null || true
+    "$PY" -m venv .venv
+  fi
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
+echo "setup: ready ($(.venv/bin/python --version), $(.venv/bin/snakemake --version | head -1) snakemake)" >&2
