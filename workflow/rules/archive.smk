@@ -8,18 +8,18 @@ rule search_images:
         "results/{target}/images.ecsv",
     log:
         "logs/search_images/{target}.log",
-    params:
-        position=target_position,
-        radius_arcsec=config["search"]["radius_arcsec"],
-        archive=get_archive_params(),
     localrule: True
+    conda:
+        "../../envs/spherex-sdt.yaml"
     threads: 1
     resources:
         irsa_connections=1,
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/spherex-sdt.yaml"
+    params:
+        position=target_position,
+        radius_arcsec=config["search"]["radius_arcsec"],
+        archive=get_archive_params(),
     script:
         "../../scripts/search_images.py"
 
@@ -31,21 +31,21 @@ rule fetch_pair_images:
         "results/{target}/{pair}/pair_images.ecsv",
     log:
         "logs/fetch_pair_images/{target}/{pair}.log",
+    retries: 2
+    localrule: True
+    conda:
+        "../../envs/spherex-sdt.yaml"
+    threads: 1
+    resources:
+        irsa_connections=1,
+        mem_mb=1000,
+        runtime=30,
     params:
         position=target_position,
         edge_margin_px=get_edge_margin_px(),
         max_dt_days=config["difference"]["max_dt_days"],
         archive=get_archive_params(),
         cache_dir=config["cache_dir"],
-    localrule: True
-    retries: 2
-    threads: 1
-    resources:
-        irsa_connections=1,
-        mem_mb=1000,
-        runtime=30,
-    conda:
-        "../../envs/spherex-sdt.yaml"
     script:
         "../../scripts/fetch_pair_images.py"
 
@@ -54,20 +54,20 @@ rule fetch_solid_angle_map:
     input:
         get_archive_ready,
     output:
-        f"{config['cache_dir']}/calibration/" + Path(config["calibration"]["solid_angle_map"]).name,
+        solid_angle_map_path("{detector}"),
     log:
         "logs/fetch_solid_angle_map/D{detector}.log",
-    params:
-        key=get_solid_angle_map_key,
-        archive=get_archive_params(),
-    localrule: True
     retries: 2
+    localrule: True
+    conda:
+        "../../envs/spherex-sdt.yaml"
     threads: 1
     resources:
         irsa_connections=1,
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../../envs/spherex-sdt.yaml"
+    params:
+        key=get_solid_angle_map_key,
+        archive=get_archive_params(),
     script:
         "../../scripts/fetch_solid_angle_map.py"

@@ -8,14 +8,17 @@ from snakemake.utils import validate
 from spherex_sdt.photometry import ALGORITHM_VERSION as PHOTOMETRY_VERSION
 from spherex_sdt.targets import TARGET_NAME_PATTERN, read_targets
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 # files shipped with the workflow, found from the Snakefile wherever the working directory is
 WORKFLOW_ROOT = Path(workflow.basedir)
 SEXTRACTOR_FILES = {
     name: str(WORKFLOW_ROOT / "config" / "sextractor" / f"default.{ext}")
-    for name, ext in (("config", "sex"), ("parameters", "param"), ("filter_kernel", "conv"))
+    for name, ext in (
+        ("config", "sex"),
+        ("parameters", "param"),
+        ("filter_kernel", "conv"),
+    )
 }
 
 # read_targets names the file, line and column of any problem, before any job runs
@@ -63,7 +66,9 @@ def get_solid_angle_map_key(wildcards):
 
 
 def solid_angle_map_path(detector):
-    return f"{config['cache_dir']}/calibration/{Path(solid_angle_map_key(detector)).name}"
+    return (
+        f"{config['cache_dir']}/calibration/{Path(solid_angle_map_key(detector)).name}"
+    )
 
 
 def get_pair_solid_angle_maps(wildcards):
@@ -77,7 +82,10 @@ def get_photometry_solid_angle_maps(wildcards):
 
 def get_flag_policy():
     flags = config["flags"]
-    return {"bad_flags": sorted(flags["photometry_bad"]), "background_flags": sorted(flags["background_bad"])}
+    return {
+        "bad_flags": sorted(flags["photometry_bad"]),
+        "background_flags": sorted(flags["background_bad"]),
+    }
 
 
 def get_difference_params(wildcards):
@@ -129,7 +137,9 @@ def get_selected_sources(wildcards):
     """Source ids chosen by the select_sources checkpoint (read only once it has run)."""
     from astropy.table import Table
 
-    path = checkpoints.select_sources.get(target=wildcards.target, pair=wildcards.pair).output[0]
+    path = checkpoints.select_sources.get(
+        target=wildcards.target, pair=wildcards.pair
+    ).output[0]
     table = Table.read(path, format="ascii.ecsv")
     return [str(s) for s in table["source"]]
 

@@ -3,8 +3,8 @@
 
 rule extract_sources:
     input:
-        difference="results/{target}/{pair}/difference.fits",
         **SEXTRACTOR_FILES,
+        difference="results/{target}/{pair}/difference.fits",
     output:
         ecsv="results/{target}/{pair}/catalog.ecsv",
         votable="results/{target}/{pair}/catalog.xml",
@@ -12,12 +12,12 @@ rule extract_sources:
         "logs/extract_sources/{target}/{pair}.log",
     benchmark:
         "benchmarks/extract_sources/{target}/{pair}.tsv"
+    conda:
+        "../../envs/spherex-sdt.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/spherex-sdt.yaml"
     script:
         "../../scripts/extract_sources.py"
 
@@ -29,13 +29,13 @@ checkpoint select_sources:
         "results/{target}/{pair}/selected.ecsv",
     log:
         "logs/select_sources/{target}/{pair}.log",
-    params:
-        selection=get_selection_params,
+    conda:
+        "../../envs/spherex-sdt.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/spherex-sdt.yaml"
+    params:
+        selection=get_selection_params,
     script:
         "../../scripts/select_sources.py"

@@ -11,14 +11,14 @@ rule make_difference:
         "logs/make_difference/{target}/{pair}.log",
     benchmark:
         "benchmarks/make_difference/{target}/{pair}.tsv"
-    params:
-        position=target_position,
-        difference=get_difference_params,
+    conda:
+        "../../envs/spherex-sdt.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=20,
-    conda:
-        "../../envs/spherex-sdt.yaml"
+    params:
+        position=target_position,
+        difference=get_difference_params,
     script:
         "../../scripts/make_difference.py"

@@ -10,12 +10,12 @@ rule plot_difference:
         "results/{target}/{pair}/difference.png",
     log:
         "logs/plot_difference/{target}/{pair}.log",
+    conda:
+        "../../envs/spherex-sdt.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/spherex-sdt.yaml"
     script:
         "../../scripts/plot_difference.py"
 
@@ -28,13 +28,13 @@ rule plot_spectrum:
         "results/{target}/{pair}/sources/{source}/spectrum.png",
     log:
         "logs/plot_spectrum/{target}/{pair}/{source}.log",
-    params:
-        radius=get_plot_radius(),
+    conda:
+        "../../envs/spherex-sdt.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/spherex-sdt.yaml"
+    params:
+        radius=get_plot_radius(),
     script:
         "../../scripts/plot_spectrum.py"

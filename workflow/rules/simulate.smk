@@ -13,13 +13,13 @@ if config["archive"]["backend"] == "local" and "simulation" in config:
             "logs/simulate_archive.log",
         benchmark:
             "benchmarks/simulate_archive.tsv"
-        params:
-            settings={k: config["simulation"][k] for k in sorted(config["simulation"])},
+        conda:
+            "../../envs/spherex-sdt.yaml"
         threads: 1
         resources:
             mem_mb=2000,
             runtime=30,
-        conda:
-            "../../envs/spherex-sdt.yaml"
+        params:
+            settings={k: config["simulation"][k] for k in sorted(config["simulation"])},
         script:
             "../../scripts/simulate_archive.py"

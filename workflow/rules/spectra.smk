@@ -8,21 +8,21 @@ rule fetch_source_cutouts:
         "results/{target}/{pair}/sources/{source}/exposures.ecsv",
     log:
         "logs/fetch_source_cutouts/{target}/{pair}/{source}.log",
+    retries: 2
+    localrule: True
+    conda:
+        "../../envs/spherex-sdt.yaml"
+    threads: 1
+    resources:
+        irsa_connections=1,
+        mem_mb=1000,
+        runtime=60,
     params:
         detectors=[int(d) for d in config["photometry"]["detectors"]],
         size_deg=float(config["photometry"]["cutout_size_deg"]),
         threads=int(config["photometry"]["download_threads"]),
         archive=get_archive_params(),
         cache_dir=config["cache_dir"],
-    localrule: True
-    retries: 2
-    threads: 1
-    resources:
-        irsa_connections=1,
-        mem_mb=1000,
-        runtime=60,
-    conda:
-        "../../envs/spherex-sdt.yaml"
     script:
         "../../scripts/fetch_source_cutouts.py"
 
@@ -38,16 +38,16 @@ rule source_photometry:
         "logs/source_photometry/{target}/{pair}/{source}.log",
     benchmark:
         "benchmarks/source_photometry/{target}/{pair}/{source}.tsv"
-    params:
-        detectors=[int(d) for d in config["photometry"]["detectors"]],
-        photometry=get_photometry_params,
-        algorithm=PHOTOMETRY_VERSION,
+    conda:
+        "../../envs/spherex-sdt.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/spherex-sdt.yaml"
+    params:
+        detectors=[int(d) for d in config["photometry"]["detectors"]],
+        photometry=get_photometry_params,
+        algorithm=PHOTOMETRY_VERSION,
     script:
         "../../scripts/source_photometry.py"
 
@@ -60,11 +60,11 @@ rule summarize_spectra:
         "results/{target}/{pair}/spectra.ecsv",
     log:
         "logs/summarize_spectra/{target}/{pair}.log",
+    conda:
+        "../../envs/spherex-sdt.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/spherex-sdt.yaml"
     script:
         "../../scripts/summarize_spectra.py"
