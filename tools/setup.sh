@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up spherex-sdt on Debian/Ubuntu with Python 3.11, idempotently:
 #   - SExtractor from Debian (package source-extractor), if neither source-extractor nor sex is on PATH;
-#   - a virtual environment in .venv with this package, Snakemake and the test tools.
+#   - a virtual environment in .venv with this package, Snakemake and the test tools, at the versions pinned in
+#     tools/constraints.txt (regenerate it with `pip freeze` after a deliberate upgrade).
 # Set PYTHON to choose the interpreter (default: python3.11).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,6 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
   fi
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+# tools/constraints.txt pins a tested set of versions: reproducible, and it spares pip a long backtracking search
+.venv/bin/python -m pip install -q -c tools/constraints.txt -e ".[test]"
 echo "setup: ready ($(.venv/bin/python --version), $(.venv/bin/snakemake --version | head -1) snakemake)" >&2
