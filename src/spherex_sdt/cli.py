@@ -1,4 +1,5 @@
-"""Command line: ``spherex-sdt simulate`` writes a simulated SPHEREx archive for a target list."""
+"""Command line: ``spherex-sdt simulate`` writes a simulated SPHEREx archive for a target list;
+``spherex-sdt serve`` answers IRSA's protocols (SIA2, TAP, files, cutouts, S3) for an archive directory on loopback."""
 
 import argparse
 import dataclasses
@@ -22,8 +23,15 @@ def _simulate(args):
 def main(argv=None):
     from .simulate import SimulationSettings
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:
+        from .archive.loopback import main as serve
+
+        return serve(argv[1:]) or 0
+
     parser = argparse.ArgumentParser(prog="spherex-sdt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve an archive directory over IRSA's protocols on loopback (see serve --help)")
     sim = sub.add_parser("simulate", help="write a simulated SPHEREx archive (Level-2 files, index, truth)")
     sim.add_argument("--targets", required=True, help="CSV with columns target, ra_deg, dec_deg")
     sim.add_argument("--out", required=True, help="archive directory to write")

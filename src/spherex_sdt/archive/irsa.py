@@ -76,15 +76,15 @@ class IrsaArchive:
 
     # -- searches -------------------------------------------------------------------------------------------
     def search_images(self, ra, dec, radius_deg, detectors=None):
-        from astroquery.ipac.irsa import IrsaClass, conf
+        from astroquery.ipac.irsa import IrsaClass
 
-        with conf.set_temp("sia_url", self.sia_url), conf.set_temp("timeout", self.timeout):
-            irsa = IrsaClass()
-            try:
-                table = irsa.query_sia(pos=(SkyCoord(ra * u.deg, dec * u.deg), radius_deg * u.deg),
-                                       collection=self.collection)
-            except Exception as exc:  # astroquery/pyvo raise many types; name the service either way
-                raise ArchiveError(f"SIA query to {self.sia_url} failed: {exc}") from exc
+        irsa = IrsaClass()
+        irsa.sia_url = self.sia_url  # the service is built lazily from this attribute
+        try:
+            table = irsa.query_sia(pos=(SkyCoord(ra * u.deg, dec * u.deg), radius_deg * u.deg),
+                                   collection=self.collection)
+        except Exception as exc:  # astroquery/pyvo raise many types; name the service either way
+            raise ArchiveError(f"SIA query to {self.sia_url} failed: {exc}") from exc
         table = Table(table)
         if len(table) == 0:
             return empty_image_table()

@@ -1,0 +1,338 @@
+"""A stand-in for IRSA on loopback: SIA2, TAP sync, full files with Range, cutouts, and S3 (moto).
+
+It serves any archive directory that has an ``index.ecsv`` (a simulated archive, or a local mirror), speaking the
+protocols the real clients use, so that the ``irsa`` backend is exercised through astroquery, pyvo, HTTP and s3fs
+without leaving the machine. Faults can be injected: HTTP 500/502 answers, stalls and truncated bodies.
+
+Start it with ``spherex-sdt serve --archive DIR`` or, in tests, `LoopbackIrsa`.
+"""
+
+import io
+import json
+import random
+import re
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.io.votable import from_table
+from astropy.table import Table
+
+from .cutouts import make_cutout
+from .footprint import region_contains, region_overlaps_circle
+
+__all__ = ["Faults", "LoopbackIrsa"]
+
+DATA_PREFIX = "/ibe/data/spherex/"
+
+
+@dataclass
+class Faults:
+    """Fault injection for file and cutout requests (probabilities per request)."""
+
+    error_rate: float = 0.0
+    """Answer HTTP 500 or 502."""
+    stall_rate: float = 0.0
+    """Sleep ``stall_s`` before answering (past a client's timeout)."""
+    stall_s: float = 5.0
+    truncate_rate: float = 0.0
+    """Send half the body after announcing the full Content-Length."""
+    seed: int = 0
+
+
+def _votable_bytes(table):
+    buf = io.BytesIO()
+    from_table(table).to_xml(buf)
+    return buf.getvalue()
+
+
+def _error_votable(message):
+    text = (message or "error").replace("&", "&amp;").replace("<", "&lt;")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">\n'
+        f'<RESOURCE type="results"><INFO name="QUERY_STATUS" value="ERROR">{text}</INFO></RESOURCE>\n'
+        "</VOTABLE>\n"
+    ).encode()
+
+
+_ADQL = re.compile(
+    r"CONTAINS\(\s*POINT\(\s*'ICRS'\s*,\s*(?P<ra>[-+0-9.eE]+)\s*,\s*(?P<dec>[-+0-9.eE]+)\s*\)\s*,\s*pl\.poly\s*\)\s*=\s*1",
+    re.IGNORECASE,
+)
+_BANDS = re.compile(r"energy_bandpassname\s+IN\s*\(([^)]*)\)|energy_bandpassname\s*=\s*'([^']*)'", re.IGNORECASE)
+
+
+class LoopbackIrsa:
+    """HTTP (SIA2, TAP, files, cutouts) and optionally S3 services over one archive directory.
+
+    Parameters
+    ----------
+    root : path-like
+        Archive directory with ``index.ecsv`` and the files it lists.
+    host : str
+        Interface to bind; loopback by default.
+    port : int
+        0 picks a free port.
+    s3 : bool
+        Also start a moto S3 server holding every file under bucket ``bucket``, readable anonymously.
+    faults : Faults
+    """
+
+    def __init__(self, root, *, host="127.0.0.1", port=0, s3=False, bucket="nasa-irsa-spherex", faults=None):
+        self.root = Path(root)
+        self.index = Table.read(self.root / "index.ecsv", format="ascii.ecsv")
+        self.host, self.port, self.bucket = host, port, bucket
+        self.want_s3 = s3
+        self.faults = faults or Faults()
+        self._rng = random.Random(self.faults.seed)
+        self._lock = threading.Lock()
+        self.requests = []
+        self._http = self._thread = self._moto = None
+        self.s3_endpoint_url = ""
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    def start(self):
+        handler = type("Handler", (_Handler,), {"service": self})
+        self._http = ThreadingHTTPServer((self.host, self.port), handler)
+        self._http.daemon_threads = True
+        self.port = self._http.server_address[1]
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread.start()
+        if self.want_s3:
+            self._start_s3()
+        return self
+
+    def stop(self):
+        if self._http:
+            self._http.shutdown()
+            self._http.server_close()
+        if self._moto:
+            self._moto.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def base_url(self):
+        return f"http://{self.host}:{self.port}"
+
+    def archive_settings(self, collection="spherex_qr2", transport="http"):
+        """The workflow's ``archive`` settings pointing at this service."""
+        return {
+            "backend": "irsa", "collection": collection, "sia_url": f"{self.base_url}/SIA",
+            "tap_url": f"{self.base_url}/TAP", "data_url": f"{self.base_url}{DATA_PREFIX}",
+            "s3_endpoint_url": self.s3_endpoint_url, "bucket": self.bucket, "transport": transport,
+            "timeout_s": 10, "retries": 3,
+        }
+
+    def _start_s3(self):
+        import os
+
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "loopback")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "loopback")
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.s3_endpoint_url = f"http://{host}:{port}"
+        client = boto3.client("s3", endpoint_url=self.s3_endpoint_url, region_name="us-east-1",
+                              aws_access_key_id="loopback", aws_secret_access_key="loopback")
+        client.create_bucket(Bucket=self.bucket, ACL="public-read")
+        for path in sorted(self.root.rglob("*.fits")):
+            key = path.relative_to(self.root).as_posix()
+            client.upload_file(str(path), self.bucket, key, ExtraArgs={"ACL": "public-read"})
+
+    # -- answers --------------------------------------------------------------------------------------------
+    def sia_rows(self, ra, dec, radius, collection):
+        keep = np.array([region_overlaps_circle(r, ra, dec, radius) for r in self.index["s_region"]], bool)
+        if collection:
+            keep &= np.asarray(self.index["obs_collection"]) == collection
+        rows = self.index[keep]
+        rows["access_url"] = [f"{self.base_url}{DATA_PREFIX}{k}" for k in rows["access_url"]]
+        return rows
+
+    def tap_rows(self, query):
+        match = _ADQL.search(query)
+        if not match or "spherex.plane" not in query or "spherex.artifact" not in query:
+            raise ValueError("this loopback TAP answers only CONTAINS(POINT('ICRS', ra, dec), pl.poly) = 1 "
+                             "queries over spherex.plane JOIN spherex.artifact")
+        ra, dec = float(match["ra"]), float(match["dec"])
+        keep = np.array([region_contains(r, ra, dec) for r in self.index["s_region"]], bool)
+        bands = _BANDS.search(query)
+        if bands:
+            names = re.findall(r"'([^']*)'", bands.group(1)) if bands.group(1) else [bands.group(2)]
+            keep &= np.isin(np.asarray(self.index["energy_bandpassname"]), names)
+        rows = self.index[keep]
+        out = Table({
+            "uri": [f"ibe/data/spherex/{k}" for k in rows["access_url"]],
+            "time_bounds_lower": np.asarray(rows["t_min"], float),
+            "energy_bandpassname": [str(b) for b in rows["energy_bandpassname"]],
+            "obs_publisher_did": [str(d) for d in rows["obs_publisher_did"]],
+        })
+        out.sort("time_bounds_lower")
+        return out
+
+    def choice(self, options):
+        """A seeded random choice, shared by the request threads."""
+        with self._lock:
+            return self._rng.choice(options)
+
+    def fault(self):
+        """Which fault, if any, to inject in this request."""
+        with self._lock:
+            draw = self._rng.random()
+        f = self.faults
+        if draw < f.error_rate:
+            return "error"
+        if draw < f.error_rate + f.stall_rate:
+            return "stall"
+        if draw < f.error_rate + f.stall_rate + f.truncate_rate:
+            return "truncate"
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    service = None
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # keep test output quiet; requests are recorded instead
+        self.service.requests.append(self.requestline)
+
+    def _send(self, code, body, content_type="application/x-votable+xml", headers=None, truncate=False):
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if truncate else body)
+        if truncate:
+            self.close_connection = True
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        try:
+            if url.path.rstrip("/") == "/SIA/capabilities":
+                return self._capabilities()
+            if url.path.rstrip("/") == "/SIA/query":
+                return self._sia(query)
+            if url.path.startswith(DATA_PREFIX):
+                return self._file(url.path[len(DATA_PREFIX):], query)
+            self._send(404, b"not found\n", "text/plain")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def do_POST(self):
+        url = urllib.parse.urlsplit(self.path)
+        length = int(self.headers.get("Content-Length", 0))
+        form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+        if url.path.rstrip("/") != "/TAP/sync":
+            return self._send(404, b"not found\n", "text/plain")
+        try:
+            table = self.service.tap_rows(form.get("QUERY", ""))
+        except ValueError as exc:
+            return self._send(400, _error_votable(str(exc)))
+        self._send(200, _votable_bytes(table))
+
+    def _capabilities(self):
+        base = self.service.base_url
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<vosi:capabilities xmlns:vosi="http://www.ivoa.net/xml/VOSICapabilities/v1.0" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            'xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1">\n'
+            '  <capability standardID="ivo://ivoa.net/std/SIA#query-2.0">\n'
+            '    <interface xsi:type="vs:ParamHTTP" role="std">\n'
+            f'      <accessURL use="base">{base}/SIA/query</accessURL>\n'
+            "    </interface>\n  </capability>\n</vosi:capabilities>\n"
+        ).encode()
+        self._send(200, body, "text/xml")
+
+    def _sia(self, query):
+        pos = query.get("POS", "").split()
+        if len(pos) != 4 or pos[0].upper() != "CIRCLE":
+            return self._send(400, _error_votable(f"POS must be 'CIRCLE ra dec radius', got {query.get('POS')!r}"))
+        try:
+            ra, dec, radius = (float(v) for v in pos[1:])
+        except ValueError:
+            return self._send(400, _error_votable(f"POS has non-numeric values: {query.get('POS')!r}"))
+        self._send(200, _votable_bytes(self.service.sia_rows(ra, dec, radius, query.get("COLLECTION"))))
+
+    def _file(self, key, query):
+        path = (self.service.root / key).resolve()
+        if self.service.root.resolve() not in path.parents or not path.is_file():
+            return self._send(404, f"no such file: {key}\n".encode(), "text/plain")
+        fault = self.service.fault()
+        if fault == "error":
+            return self._send(self.service.choice((500, 502)), b"injected server error\n", "text/plain")
+        if fault == "stall":
+            time.sleep(self.service.faults.stall_s)
+        if "center" in query:
+            body = self._cutout(path, query)
+            if body is None:
+                return None
+        else:
+            body = path.read_bytes()
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes=") and "center" not in query:
+            start_s, _, end_s = rng[6:].partition("-")
+            start = int(start_s) if start_s else len(body) - int(end_s)
+            end = int(end_s) if end_s and start_s else len(body) - 1
+            end = min(end, len(body) - 1)
+            return self._send(206, body[start : end + 1], "application/fits", truncate=fault == "truncate",
+                              headers={"Content-Range": f"bytes {start}-{end}/{len(body)}", "Accept-Ranges": "bytes"})
+        self._send(200, body, "application/fits", headers={"Accept-Ranges": "bytes"}, truncate=fault == "truncate")
+
+    def _cutout(self, path, query):
+        try:
+            ra_s, dec_s = query["center"].rstrip("d").split(",")
+            ra, dec, size = float(ra_s), float(dec_s), float(query.get("size", "0.1").rstrip("d"))
+        except (KeyError, ValueError):
+            self._send(400, b"center must be 'ra,dec[d]' and size a number of degrees\n", "text/plain")
+            return None
+        from ..errors import NoCoverageError
+
+        with fits.open(path, memmap=True) as hdul:
+            try:
+                cut = make_cutout(hdul, ra, dec, size, source=str(path.name))
+            except NoCoverageError as exc:
+                self._send(400, f"{exc}\n".encode(), "text/plain")
+                return None
+            buf = io.BytesIO()
+            cut.writeto(buf)
+        return buf.getvalue()
+
+
+def main(argv=None):
+    """``spherex-sdt serve``: run the loopback IRSA until interrupted, printing its archive settings."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="spherex-sdt serve", description=main.__doc__)
+    parser.add_argument("--archive", required=True, help="archive directory with index.ecsv")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--s3", action="store_true", help="also serve the files over S3 (moto)")
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--stall-rate", type=float, default=0.0)
+    parser.add_argument("--stall-s", type=float, default=5.0)
+    parser.add_argument("--truncate-rate", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    faults = Faults(args.error_rate, args.stall_rate, args.stall_s, args.truncate_rate)
+    with LoopbackIrsa(args.archive, port=args.port, s3=args.s3, faults=faults) as service:
+        print(json.dumps({"archive": service.archive_settings()}, indent=2), flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
