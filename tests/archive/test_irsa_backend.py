@@ -53,20 +53,37 @@ def test_full_file_download(service, small_archive, tmp_path, transport):
     assert dest.read_bytes() == (root / row["key"]).read_bytes()
 
 
-def test_cutout_service(service, tmp_path):
-    irsa = open_archive(service.archive_settings())
-    row = irsa.search_exposures(TARGET["ra_deg"], TARGET["dec_deg"])[0]
-    dest = tmp_path / "cut.fits"
-    irsa.fetch_cutout(row, TARGET["ra_deg"], TARGET["dec_deg"], 0.05, dest)
-    with fits.open(dest) as hdul:
-        assert hdul["IMAGE"].shape == (29, 29) and "PSF" in hdul and "WCS-WAVE" in hdul
-        assert hdul["IMAGE"].header["CRPIX1W"] == hdul["IMAGE"].header["CRPIX1A"]
+@pytest.mark.parametrize("section_mode", ["s3-section", "http-section"])
+def test_cutout_service_and_section_reads_agree(service, small_archive, tmp_path, section_mode):
+    root, _, _ = small_archive
+    ra, dec = TARGET["ra_deg"], TARGET["dec_deg"]
+    row = open_archive(service.archive_settings()).search_exposures(ra, dec)[0]
+    paths, fetched = {}, {}
+    for mode in ("service", section_mode):
+        paths[mode] = tmp_path / f"{mode}.fits"
+        fetched[mode] = open_archive(service.archive_settings(cutouts=mode)).fetch_cutout(row, ra, dec, 0.05,
+                                                                                         paths[mode])
+    with fits.open(paths["service"]) as full, fits.open(paths[section_mode]) as section, \
+            fits.open(root / row["key"]) as parent:
+        assert full["IMAGE"].shape == (29, 29) and "WCS-WAVE" in full and "WCS-WAVE" in section
+        for name in ("IMAGE", "FLAGS", "VARIANCE", "ZODI"):
+            np.testing.assert_array_equal(full[name].data, section[name].data)
+            for key in ("CRPIX1", "CRPIX2", "CRPIX1A", "CRPIX2A", "CRPIX1W", "CRPIX2W"):
+                assert full[name].header[key] == section[name].header[key]
+        assert full["IMAGE"].header["CRPIX1W"] == full["IMAGE"].header["CRPIX1A"]
+        # the service copies the whole PSF cube; section reads keep the nearest zone's plane only
+        assert full["PSF"].shape == parent["PSF"].shape
+        zone = section["PSF"].header["PSFZONE"]
+        assert section["PSF"].shape == (1,) + parent["PSF"].shape[1:]
+        np.testing.assert_array_equal(section["PSF"].data[0], parent["PSF"].data[zone - 1])
+        assert section["PSF"].header["XCTR_1"] == parent["PSF"].header[f"XCTR_{zone}"]
+    assert fetched[section_mode] < 0.6 * fetched["service"]
 
 
 def test_missing_file_is_a_permanent_error(service, tmp_path):
     irsa = open_archive(service.archive_settings())
     row = {"key": "qr2/level2/nope/missing.fits"}
-    with pytest.raises(ArchiveError, match=r"missing.fits: HTTP 404"):
+    with pytest.raises(ArchiveError, match=r"missing.fits: HTTPError: HTTP Error 404"):
         irsa.fetch_image(row, tmp_path / "x.fits")
 
 
@@ -82,6 +99,21 @@ def test_transient_errors_are_retried(small_archive, tmp_path):
             assert dest.read_bytes() == (root / row["key"]).read_bytes()
         # half the answers were errors or truncated bodies: more requests than downloads, all recovered
         assert len([r for r in service.requests if row["key"] in r]) > 4
+
+
+def test_searches_survive_faults(small_archive):
+    root, _, truth = small_archive
+    faults = Faults(error_rate=0.3, stall_rate=0.1, stall_s=1.5, truncate_rate=0.1, seed=5)
+    with LoopbackIrsa(root, faults=faults) as service:
+        settings = service.archive_settings()
+        irsa = IrsaArchive(**{k: v for k, v in settings.items() if k not in ("backend", "timeout_s", "retries")},
+                           timeout=1.0, retries=10, backoff_s=0.01)
+        local = LocalArchive(root, "spherex_qr2")
+        for k in range(3):
+            ra, dec = float(truth["ra"][k]), float(truth["dec"][k])
+            assert list(irsa.search_exposures(ra, dec)["key"]) == list(local.search_exposures(ra, dec)["key"])
+            assert list(irsa.search_images(ra, dec, 0.01)["key"]) == list(local.search_images(ra, dec, 0.01)["key"])
+        assert any("/TAP/sync" in r for r in service.requests)
 
 
 def test_tap_error_document_is_reported(service):

@@ -40,6 +40,7 @@ def open_archive(settings):
             sia_url=settings["sia_url"], tap_url=settings["tap_url"], data_url=settings["data_url"],
             s3_endpoint_url=settings.get("s3_endpoint_url", ""), bucket=settings.get("bucket", "nasa-irsa-spherex"),
             collection=settings["collection"], transport=settings.get("transport", "http"),
+            cutouts=settings.get("cutouts", "auto"), block_size=settings.get("s3_block_size", 16_384),
             timeout=settings.get("timeout_s", 120.0), retries=settings.get("retries", 3),
         )
     raise InvalidInputError(f"archive.backend must be 'local' or 'irsa', got {backend!r}")

@@ -14,6 +14,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from ..detectors import PIXEL_SCALE_ARCSEC
 from ..errors import DataFormatError, InvalidInputError, NoCoverageError
+from ..io.spectral_image import psf_zone_centres
 
 __all__ = ["cutout_box", "make_cutout", "cutout_pixels"]
 
@@ -46,7 +47,22 @@ def _shift_header(header, x0, y0):
     return h
 
 
-def make_cutout(hdul, ra, dec, size_deg, *, source="<hdul>"):
+def _nearest_psf_hdu(hdu, parent_x, parent_y, source):
+    """The PSF HDU reduced to the one zone plane nearest a parent position (read as a section)."""
+    n = hdu.shape[0]
+    centres = psf_zone_centres(hdu.header, n, source=source)
+    k0 = int(np.argmin(np.hypot(centres[:, 0] - parent_x, centres[:, 1] - parent_y)))
+    header = hdu.header.copy()
+    for k in range(1, n + 1):
+        for key in ("XCTR", "YCTR", "XWID", "YWID"):
+            header.remove(f"{key}_{k}", ignore_missing=True)
+    header["XCTR_1"] = (centres[k0, 0], "Center of x zone")
+    header["YCTR_1"] = (centres[k0, 1], "Center of y zone")
+    header["PSFZONE"] = (k0 + 1, "zone of this plane in the full PSF cube")
+    return fits.ImageHDU(data=np.asarray(hdu.section[k0 : k0 + 1]), header=header, name="PSF")
+
+
+def make_cutout(hdul, ra, dec, size_deg, *, source="<hdul>", psf="all"):
     """Cut a Level-2 MEF around (ra, dec).
 
     Parameters
@@ -59,6 +75,8 @@ def make_cutout(hdul, ra, dec, size_deg, *, source="<hdul>"):
         Requested side, deg.
     source : str
         Named in errors.
+    psf : {'all', 'nearest'}
+        Keep the whole PSF cube (as IRSA's service does) or only the plane of the zone nearest the centre.
 
     Raises
     ------
@@ -79,8 +97,12 @@ def make_cutout(hdul, ra, dec, size_deg, *, source="<hdul>"):
     out = [fits.PrimaryHDU(header=hdul[0].header.copy())]
     for hdu in hdul[1:]:
         if hdu.name in _PLANES:
+            # .section reads only the rows needed, also from a remote (s3fs) file
             out.append(fits.ImageHDU(data=hdu.section[y0:y1, x0:x1], header=_shift_header(hdu.header, x0, y0),
                                      name=hdu.name))
+        elif hdu.name == "PSF" and psf == "nearest":
+            parent = (1 - header.get("CRPIX1A", 1) + x, 1 - header.get("CRPIX2A", 1) + y)
+            out.append(_nearest_psf_hdu(hdu, *parent, source))
         else:
             out.append(hdu.copy())
     return fits.HDUList(out)

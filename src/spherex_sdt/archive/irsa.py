@@ -1,28 +1,59 @@
 """The ``irsa`` backend: SIA (astroquery), TAP (pyvo), HTTP full files and cutouts, anonymous S3 (s3fs).
 
-Every endpoint is an argument, so the same code serves IRSA and a stand-in on loopback.
+Every endpoint is an argument, so the same code serves IRSA and a stand-in on loopback. Every request has a
+timeout; transient failures (HTTP 408/429/5xx, timeouts, dropped connections, truncated bodies) are retried with
+exponential backoff and jitter; permanent ones (404, a refused query) raise `ArchiveError` at once, naming the URL.
 """
 
 import logging
 import random
+import socket
 import time
 import urllib.error
 import urllib.request
 from http.client import IncompleteRead
+from pathlib import Path
 
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from ..detectors import band_name
-from ..errors import ArchiveError, InvalidInputError
+from ..errors import ArchiveError, InvalidInputError, SpherexSdtError
 from .base import empty_image_table, normalize_image_table, with_detectors
+from .sections import TruncatedRead, remote_cutout
 
-__all__ = ["IrsaArchive", "exposure_query"]
+__all__ = ["IrsaArchive", "exposure_query", "is_transient"]
 
 log = logging.getLogger(__name__)
 
 _TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
+_TRANSIENT_NAMES = {  # exception classes of aiohttp, botocore and requests that mean "try again"
+    "ClientConnectionError", "ClientOSError", "ServerDisconnectedError", "ServerTimeoutError", "ClientPayloadError",
+    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
+    "ResponseStreamingError", "ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError",
+}
+
+
+def is_transient(exc):
+    """True for failures worth retrying: HTTP 408/429/5xx, timeouts, dropped connections, truncated bodies."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code in _TRANSIENT_HTTP
+    if isinstance(exc, (urllib.error.URLError, TimeoutError, socket.timeout, IncompleteRead, ConnectionError,
+                        TruncatedRead)):
+        return True
+    status = getattr(exc, "status", None) or getattr(exc, "code", None)
+    if type(exc).__name__ == "DALQueryError":  # the service understood and refused the query
+        return False
+    if type(exc).__name__ == "DALServiceError":
+        cause = getattr(exc, "cause", None)
+        return status in _TRANSIENT_HTTP or (status is None and (cause is None or is_transient(cause)))
+    if type(exc).__name__ == "ClientResponseError":
+        return status in _TRANSIENT_HTTP
+    if type(exc).__name__ == "ClientError":  # botocore
+        code = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in _TRANSIENT_HTTP
+    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
 
 def exposure_query(ra, dec, detectors=None):
@@ -39,6 +70,18 @@ def exposure_query(ra, dec, detectors=None):
         "FROM spherex.plane AS pl JOIN spherex.artifact AS art ON art.planeid = pl.planeid "
         f"WHERE {' AND '.join(where)} ORDER BY pl.time_bounds_lower"
     )
+
+
+def _session(timeout):
+    """A requests session whose every request has a timeout (pyvo and astroquery's SIA client set none)."""
+    import requests
+
+    class TimeoutSession(requests.Session):
+        def request(self, *args, **kwargs):
+            kwargs.setdefault("timeout", timeout)
+            return super().request(*args, **kwargs)
+
+    return TimeoutSession()
 
 
 class IrsaArchive:
@@ -58,46 +101,76 @@ class IrsaArchive:
         SIA collection, e.g. ``spherex_qr2``.
     transport : {'http', 's3'}
         How full files are fetched.
+    cutouts : {'auto', 's3-section', 'http-section', 'service'}
+        How cutouts are made: byte-range section reads of the file over S3 or over HTTP (only the headers, the
+        cutout's rows and one PSF plane travel), IRSA's cutout service (which returns the whole 4.9 MB PSF cube
+        every time), or S3 section reads falling back to the service when S3 cannot be reached (``auto``).
+    block_size : int
+        Block size for reading headers before section reads (bytes).
     timeout : float
         Seconds per request.
     retries : int
-        Attempts after the first for transient failures (5xx, timeouts, truncated bodies).
+        Attempts after the first for transient failures.
+    backoff_s : float
+        First retry delay; it doubles per attempt, times a random factor in [0.5, 1.5).
     """
 
     name = "irsa"
 
     def __init__(self, *, sia_url, tap_url, data_url, s3_endpoint_url="", bucket="nasa-irsa-spherex",
-                 collection="spherex_qr2", transport="http", timeout=120.0, retries=3, backoff_s=2.0):
+                 collection="spherex_qr2", transport="http", cutouts="auto", block_size=16_384, timeout=120.0,
+                 retries=3, backoff_s=2.0):
         self.sia_url, self.tap_url = sia_url, tap_url
         self.data_url = data_url.rstrip("/") + "/"
         self.s3_endpoint_url, self.bucket = s3_endpoint_url, bucket
         self.collection, self.transport = collection, transport
+        if cutouts not in ("auto", "s3-section", "http-section", "service"):
+            raise InvalidInputError(
+                f"cutouts must be 'auto', 's3-section', 'http-section' or 'service', got {cutouts!r}")
+        self.cutouts, self.block_size = cutouts, int(block_size)
         self.timeout, self.retries, self.backoff_s = float(timeout), int(retries), float(backoff_s)
+
+    def _retrying(self, what, call):
+        """Run ``call()``; retry transient failures, raise `ArchiveError` naming ``what`` otherwise."""
+        for attempt in range(self.retries + 1):
+            try:
+                return call()
+            except SpherexSdtError:
+                raise
+            except Exception as exc:  # clients raise many unrelated types; is_transient sorts them
+                if not is_transient(exc) or attempt == self.retries:
+                    tried = f" after {attempt + 1} attempts" if attempt else ""
+                    raise ArchiveError(f"{what}: {type(exc).__name__}: {exc}{tried}") from exc
+                wait = self.backoff_s * 2**attempt * (0.5 + random.random())
+                log.warning("%s: %s, retry %d/%d in %.1f s", what, type(exc).__name__, attempt + 1, self.retries,
+                            wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable")
 
     # -- searches -------------------------------------------------------------------------------------------
     def search_images(self, ra, dec, radius_deg, detectors=None):
+        """Images overlapping a circle, from SIA2 through astroquery."""
         from astroquery.ipac.irsa import IrsaClass
 
-        irsa = IrsaClass()
-        irsa.sia_url = self.sia_url  # the service is built lazily from this attribute
-        try:
-            table = irsa.query_sia(pos=(SkyCoord(ra * u.deg, dec * u.deg), radius_deg * u.deg),
-                                   collection=self.collection)
-        except Exception as exc:  # astroquery/pyvo raise many types; name the service either way
-            raise ArchiveError(f"SIA query to {self.sia_url} failed: {exc}") from exc
-        table = Table(table)
+        def query():
+            irsa = IrsaClass()
+            irsa.sia_url = self.sia_url  # the SIA client is built lazily from these two attributes
+            irsa._session = _session(self.timeout)
+            return irsa.query_sia(pos=(SkyCoord(ra * u.deg, dec * u.deg), radius_deg * u.deg),
+                                  collection=self.collection)
+
+        table = Table(self._retrying(f"SIA {self.sia_url}", query))
         if len(table) == 0:
             return empty_image_table()
         return with_detectors(normalize_image_table(table, source=self.sia_url), detectors)
 
     def search_exposures(self, ra, dec, detectors=None):
+        """Images containing a position, from TAP (spherex.plane joined to spherex.artifact) through pyvo."""
         import pyvo
 
         query = exposure_query(ra, dec, detectors)
-        try:
-            result = pyvo.dal.TAPService(self.tap_url).run_sync(query).to_table()
-        except Exception as exc:
-            raise ArchiveError(f"TAP query to {self.tap_url} failed: {exc}") from exc
+        service = pyvo.dal.TAPService(self.tap_url, session=_session(self.timeout))
+        result = self._retrying(f"TAP {self.tap_url}", lambda: service.run_sync(query).to_table())
         rows = []
         prefix = f"ivo://irsa.ipac/{self.collection}?"
         for row in result:
@@ -118,46 +191,61 @@ class IrsaArchive:
         return normalize_image_table(Table(rows=rows), source=self.tap_url)
 
     # -- downloads ------------------------------------------------------------------------------------------
+    def _get_once(self, url, dest):
+        with urllib.request.urlopen(url, timeout=self.timeout) as resp, open(dest, "wb") as out:
+            expected = resp.headers.get("Content-Length")
+            size = 0
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+                size += len(chunk)
+        if expected is not None and size != int(expected):
+            raise IncompleteRead(b"", int(expected) - size)
+
     def _get(self, url, dest):
-        """GET ``url`` into ``dest`` with retries; permanent errors raise at once, naming the URL."""
-        for attempt in range(self.retries + 1):
-            try:
-                with urllib.request.urlopen(url, timeout=self.timeout) as resp, open(dest, "wb") as out:
-                    expected = resp.headers.get("Content-Length")
-                    size = 0
-                    while chunk := resp.read(1 << 20):
-                        out.write(chunk)
-                        size += len(chunk)
-                if expected is not None and size != int(expected):
-                    raise IncompleteRead(b"", int(expected) - size)
-                return
-            except urllib.error.HTTPError as exc:
-                if exc.code not in _TRANSIENT_HTTP or attempt == self.retries:
-                    raise ArchiveError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-                reason = f"HTTP {exc.code}"
-            except (urllib.error.URLError, TimeoutError, IncompleteRead, ConnectionError) as exc:
-                if attempt == self.retries:
-                    raise ArchiveError(f"{url}: {type(exc).__name__}: {exc}") from exc
-                reason = type(exc).__name__
-            wait = self.backoff_s * 2**attempt * (0.5 + random.random())
-            log.warning("%s: %s, retry %d/%d in %.1f s", url, reason, attempt + 1, self.retries, wait)
-            time.sleep(wait)
+        """GET ``url`` into ``dest`` (the body must match Content-Length)."""
+        self._retrying(url, lambda: self._get_once(url, dest))
+
+    def _s3(self):
+        import s3fs
+
+        kwargs = {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}} if self.s3_endpoint_url else {}
+        config = {"connect_timeout": self.timeout, "read_timeout": self.timeout,
+                  "retries": {"max_attempts": 1}}  # retried here, with the same policy as HTTP
+        return s3fs.S3FileSystem(anon=True, default_block_size=self.block_size, config_kwargs=config, **kwargs)
 
     def fetch_image(self, row, dest):
+        """Download a full Level-2 file over S3 or HTTP; returns the bytes fetched."""
         if self.transport == "s3":
-            import s3fs
-
-            kwargs = {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}} if self.s3_endpoint_url else {}
-            fs = s3fs.S3FileSystem(anon=True, **kwargs)
-            try:
-                fs.get(f"{self.bucket}/{row['key']}", str(dest))
-            except Exception as exc:
-                raise ArchiveError(f"s3://{self.bucket}/{row['key']}: {exc}") from exc
+            url = f"s3://{self.bucket}/{row['key']}"
+            self._retrying(url, lambda: self._s3().get(f"{self.bucket}/{row['key']}", str(dest)))
         else:
             self._get(self.data_url + row["key"], dest)
+        return Path(dest).stat().st_size
 
     def fetch_cutout(self, row, ra, dec, size_deg, dest):
+        """Write a cutout MEF around (ra, dec) to ``dest``; returns the bytes fetched from the archive."""
+        if self.cutouts != "service":
+            try:
+                return self._section_cutout(row, ra, dec, size_deg, dest)
+            except ArchiveError:
+                if self.cutouts != "auto":
+                    raise
+                log.warning("S3 section read of %s failed; using the cutout service", row["key"])
         self._get(f"{self.data_url}{row['key']}?center={ra:.7f},{dec:.7f}d&size={size_deg:g}", dest)
+        return Path(dest).stat().st_size
 
-    def fetch_calibration(self, key, dest):
-        self._get(self.data_url + key, dest)
+    def _section_cutout(self, row, ra, dec, size_deg, dest):
+        """Cutout from byte-range reads: the headers, the cutout rows of four planes and one PSF plane."""
+        if self.cutouts == "http-section":
+            import aiohttp
+            import fsspec
+
+            url = path = self.data_url + row["key"]
+            fs = fsspec.filesystem("http", client_kwargs={"timeout": aiohttp.ClientTimeout(total=self.timeout)},
+                                   skip_instance_cache=True)
+        else:
+            url, path, fs = f"s3://{self.bucket}/{row['key']}", f"{self.bucket}/{row['key']}", self._s3()
+        cut, fetched = self._retrying(
+            url, lambda: remote_cutout(fs, path, ra, dec, size_deg, block_size=self.block_size, source=url))
+        cut.writeto(dest, overwrite=True)
+        return fetched

@@ -9,6 +9,7 @@ Start it with ``spherex-sdt serve --archive DIR`` or, in tests, `LoopbackIrsa`.
 
 import io
 import json
+import logging
 import random
 import re
 import threading
@@ -125,13 +126,13 @@ class LoopbackIrsa:
     def base_url(self):
         return f"http://{self.host}:{self.port}"
 
-    def archive_settings(self, collection="spherex_qr2", transport="http"):
+    def archive_settings(self, collection="spherex_qr2", transport="http", cutouts="auto"):
         """The workflow's ``archive`` settings pointing at this service."""
         return {
             "backend": "irsa", "collection": collection, "sia_url": f"{self.base_url}/SIA",
             "tap_url": f"{self.base_url}/TAP", "data_url": f"{self.base_url}{DATA_PREFIX}",
             "s3_endpoint_url": self.s3_endpoint_url, "bucket": self.bucket, "transport": transport,
-            "timeout_s": 10, "retries": 3,
+            "cutouts": cutouts if self.s3_endpoint_url else "service", "timeout_s": 10, "retries": 3,
         }
 
     def _start_s3(self):
@@ -140,6 +141,7 @@ class LoopbackIrsa:
         import boto3
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "loopback")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "loopback")
         self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
@@ -209,7 +211,8 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # keep test output quiet; requests are recorded instead
         self.service.requests.append(self.requestline)
 
-    def _send(self, code, body, content_type="application/x-votable+xml", headers=None, truncate=False):
+    def _send(self, code, body, content_type="application/x-votable+xml", headers=None, truncate=None):
+        truncate = getattr(self, "_truncate", False) if truncate is None else truncate
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -220,10 +223,25 @@ class _Handler(BaseHTTPRequestHandler):
         if truncate:
             self.close_connection = True
 
+    def _inject(self):
+        """Apply an injected fault; True when the request has been answered (with an error)."""
+        fault = self.service.fault()
+        if fault == "error":
+            self._send(self.service.choice((500, 502)), b"injected server error\n", "text/plain")
+            return True
+        if fault == "stall":
+            time.sleep(self.service.faults.stall_s)
+        if fault == "truncate":
+            self._truncate = True
+        return False
+
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        self._truncate = False
         try:
+            if url.path.rstrip("/") != "/SIA/capabilities" and self._inject():
+                return None
             if url.path.rstrip("/") == "/SIA/capabilities":
                 return self._capabilities()
             if url.path.rstrip("/") == "/SIA/query":
@@ -240,6 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
         form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
         if url.path.rstrip("/") != "/TAP/sync":
             return self._send(404, b"not found\n", "text/plain")
+        self._truncate = False
+        if self._inject():
+            return None
         try:
             table = self.service.tap_rows(form.get("QUERY", ""))
         except ValueError as exc:
@@ -274,26 +295,37 @@ class _Handler(BaseHTTPRequestHandler):
         path = (self.service.root / key).resolve()
         if self.service.root.resolve() not in path.parents or not path.is_file():
             return self._send(404, f"no such file: {key}\n".encode(), "text/plain")
-        fault = self.service.fault()
-        if fault == "error":
-            return self._send(self.service.choice((500, 502)), b"injected server error\n", "text/plain")
-        if fault == "stall":
-            time.sleep(self.service.faults.stall_s)
         if "center" in query:
             body = self._cutout(path, query)
             if body is None:
                 return None
-        else:
-            body = path.read_bytes()
+            return self._send(200, body, "application/fits")
+        size = path.stat().st_size
         rng = self.headers.get("Range")
-        if rng and rng.startswith("bytes=") and "center" not in query:
+        if rng and rng.startswith("bytes="):
             start_s, _, end_s = rng[6:].partition("-")
-            start = int(start_s) if start_s else len(body) - int(end_s)
-            end = int(end_s) if end_s and start_s else len(body) - 1
-            end = min(end, len(body) - 1)
-            return self._send(206, body[start : end + 1], "application/fits", truncate=fault == "truncate",
-                              headers={"Content-Range": f"bytes {start}-{end}/{len(body)}", "Accept-Ranges": "bytes"})
-        self._send(200, body, "application/fits", headers={"Accept-Ranges": "bytes"}, truncate=fault == "truncate")
+            start = int(start_s) if start_s else size - int(end_s)
+            end = min(int(end_s) if end_s and start_s else size - 1, size - 1)
+            with open(path, "rb") as handle:  # read just the range: section reads ask for many small ones
+                handle.seek(start)
+                body = handle.read(end - start + 1)
+            return self._send(206, body, "application/fits",
+                              headers={"Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"})
+        self._send(200, path.read_bytes(), "application/fits", headers={"Accept-Ranges": "bytes"})
+
+    def do_HEAD(self):
+        url = urllib.parse.urlsplit(self.path)
+        path = (self.service.root / url.path[len(DATA_PREFIX):]).resolve() if url.path.startswith(DATA_PREFIX) else None
+        if path is None or self.service.root.resolve() not in path.parents or not path.is_file():
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fits")
+        self.send_header("Content-Length", str(path.stat().st_size))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
 
     def _cutout(self, path, query):
         try:

@@ -14,7 +14,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from ..errors import DataFormatError
 
-__all__ = ["SpectralImage", "read_spectral_image", "native", "epoch_mjd"]
+__all__ = ["SpectralImage", "read_spectral_image", "native", "epoch_mjd", "psf_zone_centres"]
 
 
 def native(array):
@@ -23,6 +23,14 @@ def native(array):
     if array.dtype.byteorder in ("=", "|") or (array.dtype.byteorder == "<") == (np.little_endian):
         return np.ascontiguousarray(array)
     return np.ascontiguousarray(array.astype(array.dtype.newbyteorder("=")))
+
+
+def psf_zone_centres(psf_header, n_planes, *, source="PSF header"):
+    """Zone centres ``(XCTR_k, YCTR_k)`` (0-based parent pixels) of PSF planes k = 1..n, as an (n, 2) array."""
+    try:
+        return np.array([[psf_header[f"XCTR_{k}"], psf_header[f"YCTR_{k}"]] for k in range(1, n_planes + 1)], float)
+    except KeyError as exc:
+        raise DataFormatError(f"{source}: zone centre card {exc.args[0]} missing") from None
 
 
 def epoch_mjd(header):

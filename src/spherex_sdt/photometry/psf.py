@@ -4,16 +4,9 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 
 from ..errors import DataFormatError
+from ..io.spectral_image import psf_zone_centres
 
-__all__ = ["zone_centres", "psf_plane_for", "pixelated_psf"]
-
-
-def zone_centres(psf_header, n_planes, *, source="PSF header"):
-    """Zone centres ``(XCTR_k, YCTR_k)`` (0-based parent pixels) of planes k = 1..n, as an (n, 2) array."""
-    try:
-        return np.array([[psf_header[f"XCTR_{k}"], psf_header[f"YCTR_{k}"]] for k in range(1, n_planes + 1)], float)
-    except KeyError as exc:
-        raise DataFormatError(f"{source}: zone centre card {exc.args[0]} missing") from None
+__all__ = ["psf_plane_for", "pixelated_psf"]
 
 
 def psf_plane_for(psf_cube, psf_header, parent_x, parent_y, *, source="PSF"):
@@ -23,7 +16,7 @@ def psf_plane_for(psf_cube, psf_header, parent_x, parent_y, *, source="PSF"):
     """
     if psf_cube is None or psf_header is None:
         raise DataFormatError(f"{source}: no PSF HDU")
-    centres = zone_centres(psf_header, psf_cube.shape[0], source=source)
+    centres = psf_zone_centres(psf_header, psf_cube.shape[0], source=source)
     k0 = int(np.argmin(np.hypot(centres[:, 0] - parent_x, centres[:, 1] - parent_y)))
     return np.asarray(psf_cube[k0], float), k0 + 1, int(psf_header.get("OVERSAMP", 10))
 

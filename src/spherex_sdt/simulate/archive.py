@@ -145,13 +145,14 @@ def _detector_defects(settings, detector, size):
 
 
 def _blobs(rng, shape, fraction, max_size):
-    """Boolean map of small random clumps covering about ``fraction`` of the pixels."""
+    """Boolean map of small random clumps (1..max_size px a side) covering about ``fraction`` of the pixels."""
     mask = np.zeros(shape, bool)
     ny, nx = shape
-    target = fraction * ny * nx
-    while mask.sum() < target:
-        y, x = rng.integers(0, ny), rng.integers(0, nx)
-        h, w = rng.integers(1, max_size + 1, size=2)
+    mean_area = ((max_size + 1) / 2.0) ** 2
+    n = int(round(fraction * ny * nx / mean_area))
+    ys, xs = rng.integers(0, ny, n), rng.integers(0, nx, n)
+    hs, ws = rng.integers(1, max_size + 1, size=(2, n))
+    for y, x, h, w in zip(ys, xs, hs, ws):
         mask[y : y + h, x : x + w] = True
     return mask
 
