@@ -234,6 +234,10 @@ class IrsaArchive:
         self._get(f"{self.data_url}{row['key']}?center={ra:.7f},{dec:.7f}d&size={size_deg:g}", dest)
         return Path(dest).stat().st_size
 
+    def fetch_calibration(self, key, dest):
+        """Download a calibration file (e.g. a solid-angle pixel map) by archive key."""
+        self._get(self.data_url + key, dest)
+
     def _section_cutout(self, row, ra, dec, size_deg, dest):
         """Cutout from byte-range reads: the headers, the cutout rows of four planes and one PSF plane."""
         if self.cutouts == "http-section":
