@@ -26,6 +26,8 @@ def main():
     parser.add_argument("--exposures", type=int, default=8, help="exposures (each gives 2 files) to simulate")
     parser.add_argument("--size-deg", type=float, default=0.1, help="cutout side (IRSA's tutorials use 0.1)")
     parser.add_argument("--workdir", default=None, help="keep the simulated archive here (default: a temp dir)")
+    parser.add_argument("--latency-ms", type=float, default=30.0, help="modelled delay per HTTP answer")
+    parser.add_argument("--bandwidth-mbps", type=float, default=100.0, help="modelled HTTP transfer rate")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir or tmp)
@@ -39,7 +41,9 @@ def main():
             print(f"simulated {2 * args.exposures} full-size files in {time.perf_counter() - t0:.1f} s")
         truth = Table.read(root / "truth.ecsv")
         ra, dec = float(truth["ra"][0]), float(truth["dec"][0])
-        with LoopbackIrsa(root, s3=True) as service:
+        network = {"latency_s": args.latency_ms / 1000, "bandwidth_mbps": args.bandwidth_mbps}
+        print(f"HTTP answers delayed {args.latency_ms:g} ms + size at {args.bandwidth_mbps:g} Mbit/s; S3 (moto) unmodelled")
+        with LoopbackIrsa(root, s3=True, **network) as service:
             results = {}
             for mode in ("service", "s3-section", "http-section"):
                 archive = open_archive(service.archive_settings(cutouts=mode))
@@ -55,8 +59,7 @@ def main():
     for mode in ("s3-section", "http-section"):
         _, fetched, seconds = results[mode]
         print(f"{mode} / service: bytes {fetched / b_service:.3f}, time {seconds / t_service:.2f}")
-    print("(moto reads a whole object for every ranged GET, so s3-section times here overstate real S3;"
-          " http-section times come from a server that reads only the requested ranges)")
+    print("(moto reads a whole object for every ranged GET, so its s3-section times overstate real S3)")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -83,14 +84,18 @@ class LoopbackIrsa:
     s3 : bool
         Also start a moto S3 server holding every file under bucket ``bucket``, readable anonymously.
     faults : Faults
+    latency_s, bandwidth_mbps : float
+        Model a wide-area network on the HTTP answers: a delay per response and a transfer rate (0 = none).
     """
 
-    def __init__(self, root, *, host="127.0.0.1", port=0, s3=False, bucket="nasa-irsa-spherex", faults=None):
+    def __init__(self, root, *, host="127.0.0.1", port=0, s3=False, bucket="nasa-irsa-spherex", faults=None,
+                 latency_s=0.0, bandwidth_mbps=0.0):
         self.root = Path(root)
         self.index = Table.read(self.root / "index.ecsv", format="ascii.ecsv")
         self.host, self.port, self.bucket = host, port, bucket
         self.want_s3 = s3
         self.faults = faults or Faults()
+        self.latency_s, self.bandwidth_mbps = float(latency_s), float(bandwidth_mbps)
         self._rng = random.Random(self.faults.seed)
         self._lock = threading.Lock()
         self.requests = []
@@ -100,7 +105,7 @@ class LoopbackIrsa:
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def start(self):
         handler = type("Handler", (_Handler,), {"service": self})
-        self._http = ThreadingHTTPServer((self.host, self.port), handler)
+        self._http = _Server((self.host, self.port), handler)
         self._http.daemon_threads = True
         self.port = self._http.server_address[1]
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
@@ -132,7 +137,8 @@ class LoopbackIrsa:
             "backend": "irsa", "collection": collection, "sia_url": f"{self.base_url}/SIA",
             "tap_url": f"{self.base_url}/TAP", "data_url": f"{self.base_url}{DATA_PREFIX}",
             "s3_endpoint_url": self.s3_endpoint_url, "bucket": self.bucket, "transport": transport,
-            "cutouts": cutouts if self.s3_endpoint_url else "service", "timeout_s": 10, "retries": 3,
+            "cutouts": cutouts if self.s3_endpoint_url or cutouts != "auto" else "service", "timeout_s": 10,
+            "retries": 3,
         }
 
     def _start_s3(self):
@@ -204,15 +210,31 @@ class LoopbackIrsa:
         return None
 
 
+class _Server(ThreadingHTTPServer):
+    # section reads open dozens of connections at once; the default backlog of 5 drops SYNs (1 s retries)
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     service = None
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        # headers and body go out in separate writes: without this, Nagle and delayed ACKs add ~40 ms per request
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, fmt, *args):  # keep test output quiet; requests are recorded instead
         self.service.requests.append(self.requestline)
 
     def _send(self, code, body, content_type="application/x-votable+xml", headers=None, truncate=None):
         truncate = getattr(self, "_truncate", False) if truncate is None else truncate
+        delay = self.service.latency_s
+        if self.service.bandwidth_mbps:
+            delay += len(body) * 8 / (self.service.bandwidth_mbps * 1e6)
+        if delay:
+            time.sleep(delay)
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
