@@ -64,12 +64,26 @@ def verify_fits(path, require=("IMAGE",), *, expected_size=None, source=None):
         raise DataFormatError(f"{label}: missing HDU(s) {', '.join(missing)}; found {', '.join(names)}")
 
 
+def _remove_stale_parts(dest, max_age_s=6 * 3600):
+    """Delete temporaries of ``dest`` left by killed jobs (old enough that no live job still writes them)."""
+    import time
+
+    cutoff = time.time() - max_age_s
+    for part in dest.parent.glob(f".{dest.name}.*.part{dest.suffix}"):
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+        except FileNotFoundError:
+            pass
+
+
 def cached_fetch(dest, producer, *, require=("IMAGE",), source=None):
     """Return ``dest``, producing it first with ``producer(tmp_path)`` unless a verified copy exists.
 
     ``producer`` writes the file to the temporary path it is given; the result is verified before the rename.
     """
     dest = Path(dest)
+    _remove_stale_parts(dest)
     if dest.exists():
         try:
             verify_fits(dest, require, source=source)
