@@ -101,6 +101,27 @@ def test_transient_errors_are_retried(small_archive, tmp_path):
         assert len([r for r in service.requests if row["key"] in r]) > 4
 
 
+def test_section_reads_survive_faults(small_archive, tmp_path):
+    """30 % of requests fail, stall or are cut short; each byte range is retried alone and the cutout is exact."""
+    root, _, truth = small_archive
+    ra, dec = float(truth["ra"][0]), float(truth["dec"][0])
+    faults = Faults(error_rate=0.15, stall_rate=0.05, stall_s=1.5, truncate_rate=0.1, seed=9)
+    local = LocalArchive(root, "spherex_qr2")
+    with LoopbackIrsa(root, faults=faults) as service:
+        settings = service.archive_settings(cutouts="http-section")
+        irsa = IrsaArchive(**{k: v for k, v in settings.items() if k not in ("backend", "timeout_s", "retries")},
+                           timeout=1.0, retries=10, backoff_s=0.01)
+        for k, row in enumerate(local.search_exposures(ra, dec)[:2]):
+            irsa.fetch_cutout(row, ra, dec, 0.05, tmp_path / f"remote{k}.fits")
+            local.fetch_cutout(row, ra, dec, 0.05, tmp_path / f"local{k}.fits")
+            with fits.open(tmp_path / f"remote{k}.fits") as a, fits.open(tmp_path / f"local{k}.fits") as b:
+                for name in ("IMAGE", "FLAGS", "VARIANCE", "ZODI"):
+                    np.testing.assert_array_equal(a[name].data, b[name].data)
+                np.testing.assert_array_equal(a["PSF"].data[0], b["PSF"].data[a["PSF"].header["PSFZONE"] - 1])
+        faulted = [r for r in service.requests if r.endswith((" 500", " 502"))]
+    assert faulted  # the faults really happened
+
+
 def test_searches_survive_faults(small_archive):
     root, _, truth = small_archive
     faults = Faults(error_rate=0.3, stall_rate=0.1, stall_s=1.5, truncate_rate=0.1, seed=5)

@@ -107,9 +107,13 @@ def test_rerun_does_nothing(run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_changing_radii_reruns_photometry_only(run):
-    workdir, _ = run
-    (workdir / "radii.yaml").write_text(CONFIG.format(workdir=workdir, radii="[2.5, 3.5]"))
+def test_changing_radii_reruns_photometry_only(run, tmp_path):
+    import shutil
+
+    # work on a copy (mtimes kept), so that the other tests still see the original products
+    workdir = tmp_path / "copy"
+    shutil.copytree(run[0], workdir, symlinks=True)
+    (workdir / "radii.yaml").write_text(CONFIG.format(workdir=run[0], radii="[2.5, 3.5]"))  # same target list
     cutouts = sorted((workdir / "cache" / "cutouts").iterdir())
     stamps = {p: p.stat().st_mtime_ns for p in cutouts}
     dry = snakemake(workdir, "-n", configfile="radii.yaml")

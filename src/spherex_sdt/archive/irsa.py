@@ -249,7 +249,13 @@ class IrsaArchive:
                                    skip_instance_cache=True)
         else:
             url, path, fs = f"s3://{self.bucket}/{row['key']}", f"{self.bucket}/{row['key']}", self._s3()
-        cut, fetched = self._retrying(
-            url, lambda: remote_cutout(fs, path, ra, dec, size_deg, block_size=self.block_size, source=url))
+        # each range request is retried on its own; a failure that survives its retries fails the cutout
+        try:
+            cut, fetched = remote_cutout(fs, path, ra, dec, size_deg, block_size=self.block_size, source=url,
+                                         retry=self._retrying)
+        except SpherexSdtError:
+            raise
+        except Exception as exc:  # e.g. a header astropy cannot parse
+            raise ArchiveError(f"{url}: section read failed: {type(exc).__name__}: {exc}") from exc
         cut.writeto(dest, overwrite=True)
         return fetched

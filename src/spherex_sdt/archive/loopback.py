@@ -225,8 +225,11 @@ class _Handler(BaseHTTPRequestHandler):
         # headers and body go out in separate writes: without this, Nagle and delayed ACKs add ~40 ms per request
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, fmt, *args):  # keep test output quiet; requests are recorded instead
-        self.service.requests.append(self.requestline)
+    def log_request(self, code="-", size="-"):  # recorded for tests and benchmarks instead of printed
+        self.service.requests.append(f"{self.requestline} {int(code) if str(code).isdigit() else code}")
+
+    def log_message(self, fmt, *args):  # keep output quiet
+        pass
 
     def _send(self, code, body, content_type="application/x-votable+xml", headers=None, truncate=None):
         truncate = getattr(self, "_truncate", False) if truncate is None else truncate
