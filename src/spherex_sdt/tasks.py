@@ -123,7 +123,7 @@ def fetch_calibration(key, archive, output):
 def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, output):
     """Difference image of a pair around the target, written as one FITS file (µJy per pixel).
 
-    HDUs: DIFFERENCE, VARIANCE, SNR, MASK, IMAGE_A (A reprojected onto B), IMAGE_B.
+    HDUs: DIFFERENCE, VARIANCE, SNR, MASK, IMAGE_A (A reprojected onto B), VARIANCE_A, IMAGE_B, VARIANCE_B.
     """
     manifest = Table.read(pair_images, format="ascii.ecsv")
     paths = {r["role"]: r["path"] for r in manifest}
@@ -153,7 +153,8 @@ def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, 
     hdus = [fits.PrimaryHDU(header=header)]
     for name, data, unit in (("DIFFERENCE", result.difference, "uJy"), ("VARIANCE", result.variance, "uJy2"),
                              ("SNR", result.snr.astype(np.float32), ""), ("MASK", result.mask, ""),
-                             ("IMAGE_A", result.image_a, "uJy"), ("IMAGE_B", result.image_b, "uJy")):
+                             ("IMAGE_A", result.image_a, "uJy"), ("VARIANCE_A", result.variance_a, "uJy2"),
+                             ("IMAGE_B", result.image_b, "uJy"), ("VARIANCE_B", result.variance_b, "uJy2")):
         hdu = fits.ImageHDU(data=data, header=result.wcs.to_header(relax=True), name=name)
         hdu.header["BUNIT"] = unit
         hdus.append(hdu)
@@ -161,36 +162,47 @@ def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, 
     write_fits(fits.HDUList(hdus), output)
 
 
-def extract_sources(difference, config, parameters, filter_kernel, output_ecsv, output_votable):
-    """Detect sources of both signs on a difference image; write ECSV and VOTable catalogues."""
+def extract_sources(difference, config, parameters, filter_kernel, outputs):
+    """Detect sources on the difference (both signs) and on each image; cross-match; write ECSV and VOTable.
+
+    ``outputs`` maps ``ecsv``/``votable`` (difference catalogue) and ``ecsv_a``/``votable_a``/``ecsv_b``/
+    ``votable_b`` (single-image catalogues) to paths. Each difference detection carries the matched single-image
+    detections, forced aperture fluxes on both images and the AB colour m_A - m_B.
+    """
+    from astropy.wcs import WCS
+
+    from .extraction.catalogs import add_pair_photometry, add_positions, cross_match, extract_image
+
     with fits.open(difference) as hdul:
-        diff = hdul["DIFFERENCE"].data.astype(float)
-        var = hdul["VARIANCE"].data.astype(float)
+        planes = {name: hdul[name].data.astype(float) for name in
+                  ("DIFFERENCE", "VARIANCE", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B")}
         mask = hdul["MASK"].data.astype(np.int32)
         header = hdul["DIFFERENCE"].header.copy()
-        primary = hdul[0].header
-        from astropy.wcs import WCS
-
-        wcs = WCS(header)
-    catalog = extract_both_signs(np.nan_to_num(diff), np.nan_to_num(var, nan=np.inf), mask, header,
-                                 config=config, parameters=parameters, filter_kernel=filter_kernel)
-    # sky positions from the windowed centroids through astropy (SIP-aware), not SExtractor's own WCS
-    if len(catalog):
-        world = wcs.all_pix2world(np.c_[catalog["XWIN_IMAGE"] - 1, catalog["YWIN_IMAGE"] - 1], 0)
-        ra, dec = world[:, 0], world[:, 1]
-    else:
-        ra = dec = np.zeros(0)
-    catalog.add_column(ra, name="ra", index=1)
-    catalog.add_column(dec, name="dec", index=2)
-    catalog["ra"].unit = catalog["dec"].unit = "deg"
-    for col in ("FLUX_AUTO", "FLUXERR_AUTO", "FLUX_APER", "FLUXERR_APER", "FLUX_MAX"):
+        primary = hdul[0].header.copy()
+    wcs = WCS(header)
+    sextractor = {"config": config, "parameters": parameters, "filter_kernel": filter_kernel}
+    catalog = extract_both_signs(np.nan_to_num(planes["DIFFERENCE"]), np.nan_to_num(planes["VARIANCE"], nan=np.inf),
+                                 mask, header, **sextractor)
+    add_positions(catalog, wcs, planes["IMAGE_B"], planes["VARIANCE_B"])  # B's own pixels: no resampling
+    meta = {"pair": primary.get("PAIR", ""), "sextractor": sextractor_version(),
+            "software": f"spherex-sdt {__version__}"}
+    for tag in ("A", "B"):
+        single = add_positions(extract_image(planes[f"IMAGE_{tag}"], planes[f"VARIANCE_{tag}"], header,
+                                             **sextractor), wcs)
+        for col in ("FLUX_AUTO", "FLUXERR_AUTO", "FLUX_APER", "FLUXERR_APER", "FLUX_MAX"):
+            single[col].unit = "uJy"
+        single.meta.update(meta, image=f"{tag}: detector D{primary[f'DET_{tag}']}, OBSID {primary[f'OBSID_{tag}']}, "
+                                       f"{primary[f'LAM_{tag}']:.4f} um at the target")
+        write_table(single, outputs[f"ecsv_{tag.lower()}"])
+        write_table(single, outputs[f"votable_{tag.lower()}"])
+        cross_match(catalog, single, tag)
+    add_pair_photometry(catalog, planes["IMAGE_A"], planes["VARIANCE_A"], planes["IMAGE_B"], planes["VARIANCE_B"])
+    for col in ("FLUX_AUTO", "FLUXERR_AUTO", "FLUX_APER", "FLUXERR_APER", "FLUX_MAX", "FLUX_AUTO_A",
+                "FLUXERR_AUTO_A", "FLUX_AUTO_B", "FLUXERR_AUTO_B"):
         catalog[col].unit = "uJy"
-    catalog.meta.update({
-        "pair": primary.get("PAIR", ""), "sign_convention": "sign=+1 brighter in A, -1 brighter in B (difference A - B)",
-        "sextractor": sextractor_version(), "software": f"spherex-sdt {__version__}",
-    })
-    write_table(catalog, output_ecsv)
-    write_table(catalog, output_votable)
+    catalog.meta.update(meta, sign_convention="sign=+1 brighter in A, -1 brighter in B (difference A - B)")
+    write_table(catalog, outputs["ecsv"])
+    write_table(catalog, outputs["votable"])
     log.info("%d detections (%d negative)", len(catalog), int(np.sum(catalog["sign"] < 0)) if len(catalog) else 0)
 
 

@@ -27,6 +27,30 @@ def test_solid_angle_sampled_at_parent_pixels():
     assert sub[5, 5] == pytest.approx(37.0 + 1461 / 1e4 + 170 / 1e3)
 
 
+def test_solid_angle_at_parent_pixels_of_a_real_cutout():
+    """On a real QR1 cutout header: pixel (x, y) of the cutout takes the map at [1 - CRPIX2A + y, 1 - CRPIX1A + x]."""
+    from spherex_sdt.io import read_spectral_image
+
+    from ..conftest import REAL
+
+    path = sorted((REAL / "qr1-ngc6888-cutouts").glob("*D4_*.fits"))[0]
+    image = read_spectral_image(path)
+    h = image.header
+    yy, xx = np.mgrid[0:2040, 0:2040]
+    omega = 37.0 + xx / 1e4 + yy / 1e3  # each parent pixel tells where it is
+    sub = solid_angle_at(omega, image.parent_origin, image.shape)
+    for yc in range(image.shape[0]):
+        for xc in range(image.shape[1]):
+            x_parent, y_parent = 1 - h["CRPIX1A"] + xc, 1 - h["CRPIX2A"] + yc
+            assert sub[yc, xc] == pytest.approx(37.0 + x_parent / 1e4 + y_parent / 1e3, abs=1e-12)
+    # the file's own "0-based active pixel coordinates" (WCS A) give the same parent pixel
+    from astropy.wcs import WCS
+
+    alt = WCS(h, key="A")
+    alt.sip = None  # astropy copies the primary SIP onto alternates (astropy#13105)
+    np.testing.assert_allclose(alt.wcs_pix2world([[0, 0]], 0)[0], image.parent_origin)
+
+
 def test_solid_angle_off_detector_is_nan():
     sub = solid_angle_at(np.ones((10, 10)), (8, -1), (4, 4))
     assert np.isnan(sub[0]).all() and np.isnan(sub[:, 2:]).all() and (sub[1:, :2] == 1).all()

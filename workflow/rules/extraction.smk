@@ -8,6 +8,10 @@ rule extract_sources:
     output:
         ecsv="results/{target}/{pair}/catalog.ecsv",
         votable="results/{target}/{pair}/catalog.xml",
+        ecsv_a="results/{target}/{pair}/catalog_A.ecsv",
+        votable_a="results/{target}/{pair}/catalog_A.xml",
+        ecsv_b="results/{target}/{pair}/catalog_B.ecsv",
+        votable_b="results/{target}/{pair}/catalog_B.xml",
     log:
         "logs/extract_sources/{target}/{pair}.log",
     benchmark:

@@ -26,6 +26,9 @@ MASK_NO_COVERAGE = 4
 class DifferenceImage:
     """Products of `difference_image`; fluxes in µJy per pixel, variances in µJy².
 
+    ``image_a``/``variance_a`` are image A reprojected onto B's grid, ``image_b``/``variance_b`` image B, each
+    background-subtracted and NaN where that image is bad.
+
     ``mask`` is a bit mask: 1 bad pixel in image A, 2 bad pixel in image B, 4 A does not cover the pixel.
     ``info`` records both inputs (detector, OBSID, EXPIDN, MJD, wavelength and bandwidth at the target).
     """
@@ -34,6 +37,8 @@ class DifferenceImage:
     variance: np.ndarray
     image_a: np.ndarray
     image_b: np.ndarray
+    variance_a: np.ndarray
+    variance_b: np.ndarray
     mask: np.ndarray
     wcs: object
     info: dict
@@ -131,6 +136,8 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size=64, ba
         variance=np.where(mask == 0, var, np.nan).astype(np.float32),
         image_a=np.where(mask & (MASK_BAD_A | MASK_NO_COVERAGE), np.nan, a_ujy).astype(np.float32),
         image_b=np.where(mask & MASK_BAD_B, np.nan, b_ujy).astype(np.float32),
+        variance_a=np.where(mask & (MASK_BAD_A | MASK_NO_COVERAGE), np.nan, var_a_ref * fa**2).astype(np.float32),
+        variance_b=np.where(mask & MASK_BAD_B, np.nan, var_b * fb**2).astype(np.float32),
         mask=mask,
         wcs=ref_wcs,
         info=info,
