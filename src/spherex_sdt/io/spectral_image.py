@@ -4,6 +4,7 @@ HDUs are always found by EXTNAME, never by position (``spherex-data.md`` §3). T
 required; FLAGS, VARIANCE, ZODI and PSF are optional because early QR1 cutouts carry only IMAGE and WCS-WAVE.
 """
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from ..errors import DataFormatError
 
-__all__ = ["SpectralImage", "read_spectral_image", "native", "epoch_mjd", "psf_zone_centres"]
+__all__ = ["SpectralImage", "read_spectral_image", "native", "epoch_mjd", "psf_zone_centres", "needs_psf_fix",
+           "fix_psf_zone_order"]
 
 
 def native(array):
@@ -31,6 +33,57 @@ def psf_zone_centres(psf_header, n_planes, *, source="PSF header"):
         return np.array([[psf_header[f"XCTR_{k}"], psf_header[f"YCTR_{k}"]] for k in range(1, n_planes + 1)], float)
     except KeyError as exc:
         raise DataFormatError(f"{source}: zone centre card {exc.args[0]} missing") from None
+
+
+_ZONE = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)")
+
+
+def needs_psf_fix(version):
+    """True for pipeline versions whose PSF zone cards are out of order: VERSION <= 6.5.5 without ``psffix1``.
+
+    ``version`` is the PRIMARY ``VERSION`` (PEP 440, local segment included, e.g. ``'6.4+psffix1'``).
+    """
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        parsed = Version(str(version).strip())
+    except InvalidVersion:
+        return False  # unknown scheme: newer than the bug, or not a pipeline version at all
+    return parsed.release <= (6, 5, 5) and "psffix1" not in (parsed.local or "")
+
+
+def fix_psf_zone_order(psf_header, n_planes, *, source="PSF header"):
+    """Rewrite XCTR/YCTR/XWID/YWID_k so that plane k0 = k - 1 is zone (ix, iy) = (k0 mod n, k0 div n).
+
+    IRSA's fix (``spherex-data.md`` §9): the comment of each ``XCTR_k`` names the zone ``(ix, iy)`` its values
+    belong to; centres and widths are collected per ix and per iy and written back in x-fast order. The cube data
+    are already in that order. Returns a new header with ``PSFFIXED = T``.
+    """
+    n = int(round(np.sqrt(n_planes)))
+    if n * n != n_planes:
+        raise DataFormatError(f"{source}: {n_planes} PSF planes do not form a square zone grid")
+    x_of, y_of = {}, {}
+    for k in range(1, n_planes + 1):
+        match = _ZONE.search(str(psf_header.comments[f"XCTR_{k}"]) if f"XCTR_{k}" in psf_header else "")
+        if not match:
+            raise DataFormatError(f"{source}: XCTR_{k} comment does not name its zone '(ix, iy)'")
+        ix, iy = int(match.group(1)), int(match.group(2))
+        x_of[ix] = (psf_header[f"XCTR_{k}"], psf_header.get(f"XWID_{k}"))
+        y_of[iy] = (psf_header[f"YCTR_{k}"], psf_header.get(f"YWID_{k}"))
+    if sorted(x_of) != list(range(n)) or sorted(y_of) != list(range(n)):
+        raise DataFormatError(f"{source}: zone comments do not cover a {n} x {n} grid")
+    header = psf_header.copy()
+    for k0 in range(n_planes):
+        ix, iy = k0 % n, k0 // n
+        k = k0 + 1
+        header[f"XCTR_{k}"] = (x_of[ix][0], f"Center of x zone ({ix}, {iy})")
+        header[f"YCTR_{k}"] = (y_of[iy][0], f"Center of y zone ({ix}, {iy})")
+        if x_of[ix][1] is not None:
+            header[f"XWID_{k}"] = (x_of[ix][1], f"Width of x zone ({ix}, {iy})")
+        if y_of[iy][1] is not None:
+            header[f"YWID_{k}"] = (y_of[iy][1], f"Width of y zone ({ix}, {iy})")
+    header["PSFFIXED"] = (True, "zone cards reordered x-fast (VERSION <= 6.5.5 fix)")
+    return header
 
 
 def epoch_mjd(header):
@@ -148,6 +201,10 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
         except (OSError, ValueError, TypeError) as exc:
             # astropy raises these for truncated data; say which file
             raise DataFormatError(f"{path}: cannot read IMAGE or its WCS ({exc})") from exc
+        version = str(hdul[0].header.get("VERSION", ""))
+        psf_header = hdul["PSF"].header.copy() if "PSF" in hdul else None
+        if psf_header is not None and needs_psf_fix(version) and "PSFFIXED" not in psf_header:
+            psf_header = fix_psf_zone_order(psf_header, hdul["PSF"].shape[0], source=f"{path} PSF")
         if "CRPIX1A" in header and "CRPIX2A" in header:
             origin = (int(round(1 - header["CRPIX1A"])), int(round(1 - header["CRPIX2A"])))
         else:
@@ -164,8 +221,8 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
             variance=_data(hdul, "VARIANCE"),
             zodi=_data(hdul, "ZODI"),
             psf=_data(hdul, "PSF"),
-            psf_header=hdul["PSF"].header.copy() if "PSF" in hdul else None,
-            version=str(hdul[0].header.get("VERSION", "")),
+            psf_header=psf_header,
+            version=version,
         )
 
 

@@ -18,7 +18,7 @@ from .psf import pixelated_psf, psf_plane_for
 
 __all__ = ["ALGORITHM_VERSION", "QUALITY_BITS", "aperture_photometry", "measure_cutout"]
 
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"
 """Bumped whenever measured numbers change for the same inputs (the workflow re-runs photometry on a change)."""
 
 QUALITY_BITS = {

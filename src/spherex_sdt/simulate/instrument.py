@@ -114,7 +114,9 @@ def psf_cube(detector, size, *, zones=11, stamp=101, oversample=10, pixel_scale=
     """
     cube = np.zeros((zones * zones, stamp, stamp), np.float32)
     width = size / zones
-    centres = (np.arange(zones) + 0.5) * width - 0.5  # 0-based parent pixels
+    # as on real QR2 headers: 93.227, 278.682, 464.136, ... for 2040 px, the first zone 1 px wider
+    centres = (np.arange(zones) + 0.5) * width + 0.5
+    widths = np.where(np.arange(zones) == 0, width + 1, width)
     c = (stamp - 1) / 2.0
     cards = [
         ("WCSAXES", 2, "Number of coordinate axes"),
@@ -144,10 +146,10 @@ def psf_cube(detector, size, *, zones=11, stamp=101, oversample=10, pixel_scale=
             cube[k0] = plane / plane.sum()
             k = k0 + 1
             cards += [
-                (f"XCTR_{k}", float(centres[ix]), f"Center of x zone ({ix}, {iy})"),
-                (f"YCTR_{k}", float(centres[iy]), f"Center of y zone ({ix}, {iy})"),
-                (f"XWID_{k}", float(width), f"Width of x zone ({ix}, {iy})"),
-                (f"YWID_{k}", float(width), f"Width of y zone ({ix}, {iy})"),
+                (f"XCTR_{k}", round(float(centres[ix]), 4), f"Center of x zone ({ix}, {iy})"),
+                (f"YCTR_{k}", round(float(centres[iy]), 4), f"Center of y zone ({ix}, {iy})"),
+                (f"XWID_{k}", round(float(widths[ix]), 4), f"Width of x zone ({ix}, {iy})"),
+                (f"YWID_{k}", round(float(widths[iy]), 4), f"Width of y zone ({ix}, {iy})"),
             ]
     return cube, cards
 
