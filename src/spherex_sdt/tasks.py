@@ -260,8 +260,12 @@ def fetch_source_cutouts(selected, source, detectors, size_deg, threads, archive
     log.info("source %s: %d exposures, %d cutouts fetched", source, len(exposures), n_ok)
 
 
-def source_photometry(manifest, solid_angle_maps, params, outputs):
-    """Measure a source on every fetched cutout and write its spectrum (ECSV and FITS table)."""
+def source_photometry(manifest, solid_angle_maps, params, outputs, *, binning=None, channels=None):
+    """Measure a source on every fetched cutout and write its spectrum (ECSV and FITS table).
+
+    With ``binning`` (``radius_px``, ``clip_sigma``) it also writes ``outputs['binned']``: the spectrum at that
+    radius on the standard channels (``channels``: a spectral_channels file, or None for the equal-R fallback).
+    """
     exposures = Table.read(manifest, format="ascii.ecsv")
     ra, dec = exposures.meta["ra_deg"], exposures.meta["dec_deg"]
     omegas = {}
@@ -300,7 +304,30 @@ def source_photometry(manifest, solid_angle_maps, params, outputs):
         "NEXPFND": meta["n_exposures_found"], "NMEAS": meta["n_measured"],
     }
     write_table(fits_table, outputs["fits"])
+    if binning is not None:
+        write_table(binned_spectrum(table, binning["radius_px"], channels, clip_sigma=binning["clip_sigma"]),
+                    outputs["binned"])
     log.info("source %s: %d measurements from %d exposures", meta["source"], len(table), len(measurements))
+
+
+# quality bits that keep a measurement out of the binned spectrum (masked pixels are corrected, so they stay)
+_BINNING_EXCLUDES = ("FEW_ANNULUS_PIXELS", "APERTURE_OFF_IMAGE", "LOW_PSF_COVERAGE", "NO_PSF")
+
+
+def binned_spectrum(spectrum, radius, channels_file, *, clip_sigma=4.0):
+    """The spectrum at one aperture radius on the standard channels (see `spherex_sdt.spectra.bin_spectrum`)."""
+    from .photometry import QUALITY_BITS
+    from .spectra import bin_spectrum, channel_table
+
+    radii = np.asarray(spectrum["radius"].value if hasattr(spectrum["radius"], "value") else spectrum["radius"])
+    bad = sum(QUALITY_BITS[name] for name in _BINNING_EXCLUDES)
+    use = np.isclose(radii, radius) & ((np.asarray(spectrum["quality"]) & bad) == 0)
+    rows = spectrum[use]
+    binned = bin_spectrum(rows["detector"], np.asarray(rows["wavelength"]), np.asarray(rows["flux"]),
+                          np.asarray(rows["flux_err"]), channel_table(channels_file), clip_sigma=clip_sigma)
+    binned.meta.update({"source": spectrum.meta.get("source", ""), "radius_px": float(radius),
+                        "excluded_quality": list(_BINNING_EXCLUDES), "software": f"spherex-sdt {__version__}"})
+    return binned
 
 
 def summarize_spectra(spectra, target, pair, output):
@@ -340,11 +367,13 @@ def plot_difference(difference, catalog, selected, output):
     _plot(diff, wcs, cat, set(int(i) for i in sel["id"]), title, output, image_a=a, image_b=b, labels=labels)
 
 
-def plot_spectrum(spectrum, radius, output, truth=None):
-    """PNG of a source's spectrum at one aperture radius (with the injected SED when a truth file is given)."""
+def plot_spectrum(spectrum, radius, output, truth=None, binned=None):
+    """PNG of a source's spectrum at one aperture radius, with its binned spectrum and (for simulated data) the
+    injected SED."""
     from .plotting import plot_spectrum as _plot
 
     table = Table.read(spectrum, format="ascii.ecsv")
+    binned_table = Table.read(binned, format="ascii.ecsv") if binned else None
     curve = None
     if truth:
         from astropy.coordinates import SkyCoord
@@ -361,4 +390,4 @@ def plot_spectrum(spectrum, radius, output, truth=None):
                 lam = np.linspace(0.72, 5.05, 300)
                 curve = (lam, true_flux(t[best], lam))
     _plot(table, radius, f"source {table.meta['source']} ({table.meta['ra_deg']:.5f}, {table.meta['dec_deg']:.5f})",
-          output, truth=curve)
+          output, truth=curve, binned=binned_table)

@@ -14,9 +14,11 @@ from astropy.table import Table
 
 from spherex_sdt.simulate import true_flux
 
-from ..conftest import ROOT
+from ..conftest import REAL, ROOT
 
 pytestmark = pytest.mark.slow
+
+CHANNELS = REAL / "calibration" / "spectral_channels_spx_cal-sch-v1-2026-106.fits"
 
 CONFIG = """
 targets: {workdir}/targets.csv
@@ -28,6 +30,7 @@ simulation: {{detector_size: 128, exposures_per_target: 12, psf_zones: 3, psf_st
 difference: {{size_px: 48, background_margin_px: 16, background_box_px: 16}}
 selection: {{strategy: brightest, n: 2, sign: red}}
 photometry: {{radii_px: {radii}, download_threads: 2}}
+spectra: {{channels: {channels}}}
 """
 
 
@@ -52,7 +55,7 @@ def job_counts(output):
 def fixture_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
     (workdir / "targets.csv").write_text("target,ra_deg,dec_deg\nfield-1,150.7817877,3.3502204\n")
-    (workdir / "test.yaml").write_text(CONFIG.format(workdir=workdir, radii="[2.0, 3.0, 4.0]"))
+    (workdir / "test.yaml").write_text(CONFIG.format(channels=CHANNELS, workdir=workdir, radii="[2.0, 3.0, 4.0]"))
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
     assert "NETWORK ATTEMPT" not in result.stderr
@@ -84,6 +87,9 @@ def test_products(run):
         assert spectrum.meta["software"].startswith("spherex-sdt") and spectrum.meta["settings_hash"]
         assert spectrum.meta["archive_query_time_utc"]
         assert len(Table.read(folder / "spectrum.fits")) == len(spectrum)
+        binned = Table.read(folder / "spectrum_binned.ecsv")
+        assert 0 < len(binned) <= 102 and binned.meta["channels"] == str(CHANNELS)
+        assert np.all(binned["n"] >= 1) and np.all(binned["flux_err"] > 0)
         assert (folder / "spectrum.png").stat().st_size > 10_000
     assert (base / "difference.png").stat().st_size > 10_000
 
@@ -118,7 +124,8 @@ def test_changing_radii_reruns_photometry_only(run, tmp_path):
     # work on a copy (mtimes kept), so that the other tests still see the original products
     workdir = tmp_path / "copy"
     shutil.copytree(run[0], workdir, symlinks=True)
-    (workdir / "radii.yaml").write_text(CONFIG.format(workdir=run[0], radii="[2.5, 3.5]"))  # same target list
+    # the same target list as the original run
+    (workdir / "radii.yaml").write_text(CONFIG.format(channels=CHANNELS, workdir=run[0], radii="[2.5, 3.5]"))
     cutouts = sorted((workdir / "cache" / "cutouts").iterdir())
     stamps = {p: p.stat().st_mtime_ns for p in cutouts}
     dry = snakemake(workdir, "-n", configfile="radii.yaml")
@@ -134,7 +141,7 @@ def test_changing_radii_reruns_photometry_only(run, tmp_path):
 
 def test_bad_target_list_stops_before_any_job(tmp_path):
     (tmp_path / "targets.csv").write_text("target,ra_deg,dec_deg\nm101,210.8,54.3\nbad,210.8,95\n")
-    (tmp_path / "test.yaml").write_text(CONFIG.format(workdir=tmp_path, radii="[3.0]"))
+    (tmp_path / "test.yaml").write_text(CONFIG.format(channels=CHANNELS, workdir=tmp_path, radii="[3.0]"))
     result = snakemake(tmp_path, "-n")
     assert result.returncode != 0
     assert "line 3, column dec_deg: 95 is outside [-90, 90]" in result.stdout + result.stderr
@@ -143,7 +150,7 @@ def test_bad_target_list_stops_before_any_job(tmp_path):
 
 def test_bad_config_is_rejected(tmp_path):
     (tmp_path / "targets.csv").write_text("target,ra_deg,dec_deg\nm101,210.8,54.3\n")
-    (tmp_path / "test.yaml").write_text(CONFIG.format(workdir=tmp_path, radii="[-3.0]"))
+    (tmp_path / "test.yaml").write_text(CONFIG.format(channels=CHANNELS, workdir=tmp_path, radii="[-3.0]"))
     result = snakemake(tmp_path, "-n")
     assert result.returncode != 0 and "radii_px" in result.stdout + result.stderr
 
@@ -184,7 +191,7 @@ def _irsa_run(workdir, tmp_path, settings):
     import yaml
 
     (tmp_path / "targets.csv").write_text((workdir / "targets.csv").read_text())
-    config = yaml.safe_load(CONFIG.format(workdir=tmp_path, radii="[2.0, 3.0, 4.0]"))
+    config = yaml.safe_load(CONFIG.format(channels=CHANNELS, workdir=tmp_path, radii="[2.0, 3.0, 4.0]"))
     del config["simulation"]
     config["archive"] = settings
     (tmp_path / "test.yaml").write_text(yaml.safe_dump(config))
@@ -233,7 +240,7 @@ def test_killed_run_resumes_without_refetching(run, tmp_path):
 
     workdir, _ = run
     (tmp_path / "targets.csv").write_text((workdir / "targets.csv").read_text())
-    config = yaml.safe_load(CONFIG.format(workdir=tmp_path, radii="[2.0, 3.0, 4.0]"))
+    config = yaml.safe_load(CONFIG.format(channels=CHANNELS, workdir=tmp_path, radii="[2.0, 3.0, 4.0]"))
     del config["simulation"]
     with LoopbackIrsa(workdir / "sim", faults=Faults(stall_rate=0.5, stall_s=0.3, seed=2)) as service:
         config["archive"] = service.archive_settings(transport="http", cutouts="service")

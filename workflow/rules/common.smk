@@ -127,10 +127,20 @@ def get_photometry_params(wildcards):
     }
 
 
-def get_plot_radius():
-    """The middle aperture radius, shown on spectrum plots."""
+def get_binning_params(wildcards):
+    """Radius binned onto the standard channels (and plotted): configured, else the middle aperture radius."""
     radii = sorted(float(r) for r in config["photometry"]["radii_px"])
-    return radii[len(radii) // 2]
+    radius = config["spectra"]["radius_px"]
+    return {
+        "radius_px": float(radius) if radius is not None else radii[len(radii) // 2],
+        "clip_sigma": float(config["spectra"]["clip_sigma"]),
+    }
+
+
+def get_spectral_channels(wildcards):
+    """The spectral_channels calibration file, when configured (else the equal-R fallback channels)."""
+    path = config["spectra"]["channels"]
+    return path if path else []
 
 
 def get_selected_sources(wildcards):

@@ -23,6 +23,7 @@ rule plot_difference:
 rule plot_spectrum:
     input:
         spectrum="results/{target}/{pair}/sources/{source}/spectrum.ecsv",
+        binned="results/{target}/{pair}/sources/{source}/spectrum_binned.ecsv",
         truth=get_truth_catalog,
     output:
         "results/{target}/{pair}/sources/{source}/spectrum.png",
@@ -35,6 +36,6 @@ rule plot_spectrum:
         mem_mb=1000,
         runtime=5,
     params:
-        radius=get_plot_radius(),
+        radius=get_binning_params(None)["radius_px"],
     script:
         "../../scripts/plot_spectrum.py"

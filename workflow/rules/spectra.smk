@@ -31,9 +31,11 @@ rule source_photometry:
     input:
         exposures="results/{target}/{pair}/sources/{source}/exposures.ecsv",
         solid_angle_maps=get_photometry_solid_angle_maps,
+        channels=get_spectral_channels,
     output:
         ecsv="results/{target}/{pair}/sources/{source}/spectrum.ecsv",
         fits="results/{target}/{pair}/sources/{source}/spectrum.fits",
+        binned="results/{target}/{pair}/sources/{source}/spectrum_binned.ecsv",
     log:
         "logs/source_photometry/{target}/{pair}/{source}.log",
     benchmark:
@@ -47,6 +49,7 @@ rule source_photometry:
     params:
         detectors=[int(d) for d in config["photometry"]["detectors"]],
         photometry=get_photometry_params,
+        binning=get_binning_params,
         algorithm=PHOTOMETRY_VERSION,
     script:
         "../../scripts/source_photometry.py"

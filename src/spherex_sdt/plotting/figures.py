@@ -61,10 +61,11 @@ def plot_difference(diff, wcs, catalog, selected_ids, title, path, *, image_a=No
     return drawn
 
 
-def plot_spectrum(spectrum, radius, title, path, *, truth=None):
+def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None):
     """Write a PNG of a spectrum: flux (µJy) against wavelength, coloured by detector, flagged points hollow.
 
-    ``truth`` is an optional ``(wavelength_um, flux_ujy)`` curve drawn for simulated sources.
+    ``binned`` (from `spherex_sdt.spectra.bin_spectrum`) is drawn on top as black squares; ``truth`` is an optional
+    ``(wavelength_um, flux_ujy)`` curve drawn for simulated sources.
     Returns the number of points plotted.
     """
     sel = np.isclose(np.asarray(spectrum["radius"], float), radius)
@@ -83,6 +84,10 @@ def plot_spectrum(spectrum, radius, title, path, *, truth=None):
                 ax.errorbar(lam[mask], flux[mask], yerr=err[mask], fmt="o", ms=4, color=colour, mfc=face,
                             label=f"D{det}" if face != "none" else None, elinewidth=0.8)
                 n += int(mask.sum())
+    if binned is not None and len(binned):
+        ax.errorbar(np.asarray(binned["wavelength_mean"], float), np.asarray(binned["flux"], float),
+                    yerr=np.asarray(binned["flux_err"], float), fmt="s", ms=5, color="k", mfc="none", lw=1,
+                    label="binned (102 channels)", zorder=5)
     if truth is not None:
         ax.plot(truth[0], truth[1], "k-", lw=1, alpha=0.6, label="injected SED")
     ax.axhline(0, color="0.7", lw=0.6)
