@@ -28,6 +28,13 @@ def test_wavelength_at_centre_matches_independent_bilinear(path):
                                             image.header["CRPIX1W"], image.header["CRPIX2W"], xc, yc)
     assert lam == pytest.approx(float(ref_lam), abs=1e-4)
     assert band == pytest.approx(float(ref_band), abs=1e-4)
+    # the reader's direct table evaluation (what the pipeline uses) equals astropy's WAVE-TAB evaluation
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-0.5, nx - 0.5, 20), rng.uniform(-0.5, ny - 0.5, 20)
+    direct = image.wavelength(x, y)
+    via_astropy = wavelength_at(image.spectral_wcs, x, y)
+    np.testing.assert_allclose(direct[0], via_astropy[0], atol=1e-10)
+    np.testing.assert_allclose(direct[1], via_astropy[1], atol=1e-10)
     # the centre wavelength lies in the detector's band (spherex-data.md §2)
     lo, hi = {1: (0.74, 1.12), 2: (1.09, 1.66), 3: (1.62, 2.44), 4: (2.40, 3.85), 5: (3.80, 4.44), 6: (4.40, 5.01)}[
         image.detector]

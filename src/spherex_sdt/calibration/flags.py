@@ -66,8 +66,12 @@ def flag_bits(header, *, source="FLAGS header"):
         If the header declares no bit in either form.
     """
     bits = {}
-    for key, value in header.items():
+    # look at values of the MP_/MSKN cards only: parsing every card's value is what makes this slow
+    for key in header.keys():
         key = str(key)
+        if not key.startswith(("MP_", "MSKN")):
+            continue
+        value = header[key]
         if key.startswith("MP_"):
             try:
                 bits[key[3:]] = int(value)

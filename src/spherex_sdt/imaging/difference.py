@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..calibration.flags import bad_pixel_mask, flag_bits
-from ..calibration.spectral import wavelength_at
 from ..calibration.units import flux_per_pixel_factor, solid_angle_at
 from ..errors import InvalidInputError
 from .background import subtract_background
@@ -126,7 +125,7 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size=64, ba
     info = {}
     for tag, img in (("A", image_a), ("B", image_b)):
         x, y = img.wcs.all_world2pix([[ra, dec]], 0)[0]
-        lam, band = wavelength_at(img.spectral_wcs, x, y)
+        lam, band = img.wavelength(x, y)
         info[tag] = {
             "path": img.path, "detector": img.detector, "obs_id": img.obs_id, "expid": img.expid,
             "mjd": img.mjd, "wavelength_um": float(lam), "bandwidth_um": float(band),

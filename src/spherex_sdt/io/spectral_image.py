@@ -13,6 +13,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
+from ..calibration.spectral import wave_table_bilinear
 from ..errors import DataFormatError
 
 __all__ = ["SpectralImage", "read_spectral_image", "native", "epoch_mjd", "psf_zone_centres", "needs_psf_fix",
@@ -108,8 +109,8 @@ class SpectralImage:
         IMAGE header (spatial WCS, alternates ``A`` and ``W``).
     wcs : `~astropy.wcs.WCS`
         Spatial WCS, SIP included.
-    spectral_wcs : `~astropy.wcs.WCS`
-        Spectral WCS ``W`` (wavelength, bandwidth in µm) with SIP removed.
+    wave_table : tuple
+        The WCS-WAVE table as ``(X, Y, VALUES[0], CRPIX1W, CRPIX2W)``; `wavelength` evaluates it.
     parent_origin : tuple of int
         0-based parent-detector ``(x, y)`` of pixel (0, 0): ``(1 - CRPIX1A, 1 - CRPIX2A)``.
     flags, variance, zodi, psf : ndarray or None
@@ -123,7 +124,7 @@ class SpectralImage:
     image: np.ndarray
     header: fits.Header
     wcs: WCS
-    spectral_wcs: WCS
+    wave_table: tuple
     parent_origin: tuple
     flags: np.ndarray | None = None
     flags_header: fits.Header | None = None
@@ -133,6 +134,30 @@ class SpectralImage:
     psf_header: fits.Header | None = None
     version: str = ""
     extra: dict = field(default_factory=dict)
+
+    def wavelength(self, x, y):
+        """Wavelength and bandwidth (µm) at 0-based pixels, by bilinear evaluation of the WCS-WAVE table.
+
+        This is the ``WAVE-TAB`` rule of the spectral WCS ``W`` (FITS WCS Paper III), evaluated directly: it equals
+        astropy's evaluation to ~1e-15 µm (tests) without building a -TAB WCS for every file.
+        """
+        x_points, y_points, values, crpix1w, crpix2w = self.wave_table
+        return wave_table_bilinear(x_points, y_points, values, crpix1w, crpix2w, x, y)
+
+    @property
+    def spectral_wcs(self):
+        """The spectral WCS ``W`` as astropy builds it (SIP removed), for callers that want a WCS object."""
+        x_points, y_points, values, _, _ = self.wave_table
+        n, m = len(x_points), len(y_points)
+        table = fits.BinTableHDU.from_columns(
+            [fits.Column(name="X", format=f"{n}J", dim=f"({n})", array=np.asarray(x_points)[None, :]),
+             fits.Column(name="Y", format=f"{m}J", dim=f"({m})", array=np.asarray(y_points)[None, :]),
+             fits.Column(name="VALUES", format=f"{2 * n * m}E", dim=f"(2,{n},{m})",
+                         array=np.asarray(values, np.float32)[None, ...])],
+            name="WCS-WAVE",
+        )
+        hdul = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(header=self.header, name="IMAGE"), table])
+        return spectral_wcs_from_hdul(hdul, path=self.path)
 
     @property
     def detector(self):
@@ -190,19 +215,17 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
         if missing:
             raise DataFormatError(f"{path}: missing HDU(s) {', '.join(missing)}; found {', '.join(names)}")
         try:
-            header = hdul["IMAGE"].header.copy()
+            header = hdul["IMAGE"].header  # read fully into memory (memmap=False): no copy needed
             image = hdul["IMAGE"].data
             if image is None or image.ndim != 2:
                 raise DataFormatError(f"{path}: IMAGE HDU holds no 2-D image")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FITSFixedWarning)
-                wcs = WCS(header, relax=True)
-                spectral = spectral_wcs_from_hdul(hdul, path=path)
-        except (OSError, ValueError, TypeError) as exc:
+            wcs = spatial_wcs(header)
+            wave = _wave_table(hdul, header, path)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
             # astropy raises these for truncated data; say which file
             raise DataFormatError(f"{path}: cannot read IMAGE or its WCS ({exc})") from exc
         version = str(hdul[0].header.get("VERSION", ""))
-        psf_header = hdul["PSF"].header.copy() if "PSF" in hdul else None
+        psf_header = hdul["PSF"].header if "PSF" in hdul else None
         if psf_header is not None and needs_psf_fix(version) and "PSFFIXED" not in psf_header:
             psf_header = fix_psf_zone_order(psf_header, hdul["PSF"].shape[0], source=f"{path} PSF")
         if "CRPIX1A" in header and "CRPIX2A" in header:
@@ -214,16 +237,51 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
             image=native(image).astype(np.float32, copy=False),
             header=header,
             wcs=wcs,
-            spectral_wcs=spectral,
+            wave_table=wave,
             parent_origin=origin,
             flags=_data(hdul, "FLAGS"),
-            flags_header=hdul["FLAGS"].header.copy() if "FLAGS" in hdul else None,
+            flags_header=hdul["FLAGS"].header if "FLAGS" in hdul else None,
             variance=_data(hdul, "VARIANCE"),
             zodi=_data(hdul, "ZODI"),
             psf=_data(hdul, "PSF"),
             psf_header=psf_header,
             version=version,
         )
+
+
+_SPATIAL_KEYS = re.compile(
+    r"^(WCSAXES|CRPIX[12]|CRVAL[12]|CDELT[12]|CUNIT[12]|CTYPE[12]|PC[12]_[12]|CD[12]_[12]|LONPOLE|LATPOLE|RADESYS|"
+    r"EQUINOX|NAXIS[12]?|(A|B|AP|BP)_(ORDER|\d_\d))$"
+)
+
+
+def spatial_wcs(header):
+    """The primary (celestial, TAN-SIP) WCS of a header.
+
+    Built from the WCS cards only: astropy then skips the ~200 other cards and the alternates, which makes it
+    several times faster on a Level-2 header, with the same result.
+    """
+    cards = fits.Header([card for card in header.cards if _SPATIAL_KEYS.match(card.keyword)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        return WCS(cards, relax=True)
+
+
+def _wave_table(hdul, header, path):
+    if "WCS-WAVE" not in hdul:
+        return None
+    if "CRPIX1W" not in header or "CRPIX2W" not in header:
+        raise DataFormatError(f"{path}: IMAGE header has no spectral WCS 'W' (CRPIX1W/CRPIX2W missing)")
+    row = hdul["WCS-WAVE"].data
+    try:
+        values = np.asarray(row["VALUES"][0], float)
+        x_points, y_points = np.asarray(row["X"][0], float), np.asarray(row["Y"][0], float)
+    except KeyError as exc:
+        raise DataFormatError(f"{path}: WCS-WAVE table lacks column {exc.args[0]}") from None
+    if values.shape != (len(y_points), len(x_points), 2):
+        raise DataFormatError(f"{path}: WCS-WAVE VALUES has shape {values.shape}, expected "
+                              f"({len(y_points)}, {len(x_points)}, 2)")
+    return x_points, y_points, values, float(header["CRPIX1W"]), float(header["CRPIX2W"])
 
 
 def spectral_wcs_from_hdul(hdul, *, path="<memory>"):

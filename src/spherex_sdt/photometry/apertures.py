@@ -11,7 +11,6 @@ from astropy.stats import sigma_clipped_stats
 from photutils.aperture import CircularAperture, CircularAnnulus
 
 from ..calibration.flags import bad_pixel_mask, flag_bits
-from ..calibration.spectral import wavelength_at
 from ..calibration.units import flux_per_pixel_factor, solid_angle_at
 from ..errors import InvalidInputError
 from .psf import pixelated_psf, psf_plane_for
@@ -141,7 +140,7 @@ def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags
     if image.psf is not None:
         plane, zone, oversample = psf_plane_for(image.psf, image.psf_header, parent_x, parent_y, source=image.path)
         psf = pixelated_psf(plane, oversample, x, y, image.shape)
-    lam, band = wavelength_at(image.spectral_wcs, x, y)
+    lam, band = image.wavelength(x, y)
     r_max = max(radii)
     near = CircularAperture((x, y), r_max).to_mask(method="center").to_image(image.shape)
     near = np.zeros(image.shape, bool) if near is None else near > 0
