@@ -33,7 +33,7 @@ def fixture_measurements(small_archive, tmp_path_factory):
                 continue
             t = float(true_flux(src, m["wavelength"]))
             for r in m["radii"]:
-                rows.append((r["radius"], r["flux"], r["flux_err"], t, r["quality"]))
+                rows.append((r["radius"], r["flux"], r["flux_err"], t, r["quality"], m["flux_psf"], m["flux_psf_err"]))
     return np.array(rows)
 
 
@@ -56,6 +56,18 @@ def test_masked_pixels_do_not_bias(measurements):
     m = measurements[(measurements[:, 0] == 3.0) & ((measurements[:, 4].astype(int) & 1) != 0)]
     assert len(m) > 10
     assert np.median(m[:, 1] / m[:, 3]) == pytest.approx(1.0, abs=0.03)
+
+
+def test_forced_psf_photometry(measurements):
+    """The PSF fit gives total fluxes with honest errors, and smaller errors than apertures on faint sources."""
+    m = measurements[measurements[:, 0] == 3.0]
+    ok = np.isfinite(m[:, 5])
+    assert ok.mean() > 0.97
+    pull = (m[ok, 5] - m[ok, 3]) / m[ok, 6]
+    assert np.median(m[ok, 5] / m[ok, 3]) == pytest.approx(1.0, abs=0.01)
+    assert np.std(pull) == pytest.approx(1.0, abs=0.15)
+    faint = ok & (m[:, 3] < np.percentile(m[:, 3], 30))
+    assert np.median(m[faint, 6] / m[faint, 2]) < 0.95  # PSF errors below the r = 3 px aperture's
 
 
 def test_background_ignores_off_image_and_flagged_pixels():
@@ -82,3 +94,36 @@ def test_rejects_bad_geometry(kwargs, match):
     args = {"radii": [3.0], "annulus": (7.0, 16.0), **kwargs}
     with pytest.raises(InvalidInputError, match=match):
         aperture_photometry(image, image, image > 0, image > 0, 10.0, 10.0, args["radii"], args["annulus"])
+
+
+def test_sources_at_cutout_edges_are_not_biased(small_archive, tmp_path):
+    """A source 5-6 px from the cutout edge: half its annulus is off the image, yet the flux stays unbiased."""
+    root, _, truth = small_archive
+    archive = LocalArchive(root, "spherex_qr2")
+    omegas = {d: read_solid_angle_map(root / sapm_key(SMALL, d)) for d in range(1, 7)}
+    ratios, pulls = [], []
+    for src in truth[:8]:
+        ra, dec = float(src["ra"]), float(src["dec"])
+        for k, row in enumerate(archive.search_exposures(ra, dec)):
+            path = tmp_path / f"{src['source_id']}-{k}.fits"
+            # a 0.05 deg (29 px) cutout centred 9 px away from the source
+            try:
+                archive.fetch_cutout(row, ra + 9 * 6.15 / 3600 / np.cos(np.radians(dec)), dec, 0.05, path)
+            except Exception:  # the shifted centre may leave the detector
+                continue
+            image = read_spectral_image(path)
+            m = measure_cutout(image, omegas[image.detector], ra, dec, radii=[3.0], annulus=(7.0, 16.0),
+                               bad_flags=PHOTOMETRY_BAD_FLAGS, background_flags=BACKGROUND_BAD_FLAGS)
+            if m is None:
+                continue
+            ny, nx = image.shape
+            edge = min(m["x"], m["y"], nx - 1 - m["x"], ny - 1 - m["y"])
+            if not 4.0 < edge < 8.0:
+                continue
+            r = m["radii"][0]
+            t = float(true_flux(src, m["wavelength"]))
+            ratios.append(r["flux"] / t)
+            pulls.append((r["flux"] - t) / r["flux_err"])
+    assert len(ratios) > 20
+    assert np.median(ratios) == pytest.approx(1.0, abs=0.015)
+    assert np.std(pulls) < 1.3 and abs(np.mean(pulls)) < 0.3

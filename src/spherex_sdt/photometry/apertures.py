@@ -3,7 +3,8 @@
 For each radius the flux is the background-subtracted sum over good pixels divided by the PSF fraction those same
 pixels hold. That one ratio is both the aperture correction (a total flux, not the flux inside r) and the
 correction for masked pixels (no mean-filling, which biases peaked sources). The background is a sigma-clipped
-median of the annulus over in-image, finite, background-good pixels; its error enters the variance.
+plane fitted to the annulus over in-image, finite, background-good pixels (the sky follows wavelength across a
+SPHEREx detector); its error enters the variance.
 """
 
 import numpy as np
@@ -15,9 +16,9 @@ from ..calibration.units import flux_per_pixel_factor, solid_angle_at
 from ..errors import InvalidInputError
 from .psf import pixelated_psf, psf_plane_for
 
-__all__ = ["ALGORITHM_VERSION", "QUALITY_BITS", "aperture_photometry", "measure_cutout"]
+__all__ = ["ALGORITHM_VERSION", "QUALITY_BITS", "aperture_photometry", "psf_photometry", "measure_cutout"]
 
-ALGORITHM_VERSION = "2"
+ALGORITHM_VERSION = "4"
 """Bumped whenever measured numbers change for the same inputs (the workflow re-runs photometry on a change)."""
 
 QUALITY_BITS = {
@@ -27,6 +28,29 @@ QUALITY_BITS = {
     "LOW_PSF_COVERAGE": 8,  # good pixels hold less than half the PSF flux
     "NO_PSF": 16,  # no PSF HDU: flux is the plain aperture sum, not a total flux
 }
+
+
+def _plane_background(flux, use, x, y, *, sigma=3.0, iterations=5):
+    """Background at (x, y) from a sigma-clipped plane fitted to the annulus pixels, and its variance.
+
+    SPHEREx's background (zodiacal light above all) changes along the detector with wavelength, so the sky under a
+    source is not the annulus median when the annulus is one-sided (cut by an edge or by masks). A plane removes
+    that bias; for a complete annulus its constant term is the annulus mean.
+    """
+    yy, xx = np.nonzero(use)
+    values = flux[yy, xx]
+    design = np.stack([np.ones(values.size), xx - x, yy - y], axis=1)
+    keep = np.ones(values.size, bool)
+    for _ in range(iterations):
+        coeffs, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
+        resid = values - design @ coeffs
+        std = np.std(resid[keep], ddof=3)
+        new = np.abs(resid) <= sigma * std
+        if np.array_equal(new, keep) or new.sum() < 10:
+            break
+        keep = new
+    cov = np.linalg.inv(design[keep].T @ design[keep])
+    return float(coeffs[0]), float(std**2 * cov[0, 0])
 
 
 def aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulus, *, psf=None,
@@ -64,16 +88,24 @@ def aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulu
     background_bad = background_bad | ~finite
     quality = 0
 
-    ann = CircularAnnulus((x, y), r_in, r_out).to_mask(method="center").to_image(flux.shape)
-    use = (ann > 0) & ~background_bad if ann is not None else np.zeros(flux.shape, bool)
-    n_ann = int(use.sum())
-    if n_ann >= 3:
+    # an annulus cut by the image edge or by masks is widened (up to twice its outer radius) until it holds half
+    # the good pixels a full one would: few pixels let one neighbour's wings dominate the median
+    nominal = np.pi * (r_out**2 - r_in**2)
+    for outer in (r_out, 1.25 * r_out, 1.5 * r_out, 2.0 * r_out):
+        ann = CircularAnnulus((x, y), r_in, outer).to_mask(method="center").to_image(flux.shape)
+        use = (ann > 0) & ~background_bad if ann is not None else np.zeros(flux.shape, bool)
+        n_ann = int(use.sum())
+        if n_ann >= 0.5 * nominal:
+            break
+    if n_ann >= min_annulus_pixels:
+        median, bkg_var_per_pixel = _plane_background(flux, use, x, y)
+    elif n_ann >= 3:
         _, median, std = sigma_clipped_stats(flux[use], sigma=3.0, maxiters=5)
+        bkg_var_per_pixel = (np.pi / 2) * std**2 / n_ann  # variance of a median
     else:
-        median, std = 0.0, np.nan
+        median, bkg_var_per_pixel = 0.0, np.nan
     if n_ann < min_annulus_pixels:
         quality |= QUALITY_BITS["FEW_ANNULUS_PIXELS"]
-    bkg_var_per_pixel = (np.pi / 2) * std**2 / max(n_ann, 1)  # variance of a median
     results = []
     for r in radii:
         q = quality
@@ -106,6 +138,33 @@ def aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulu
             "n_bad_aperture": n_bad, "aperture_coverage": float(coverage), "quality": q,
         })
     return results
+
+
+def psf_photometry(flux, variance, bad, psf, x, y, *, background=0.0, background_err=0.0, radius=4.0):
+    """Forced PSF photometry at a fixed position: the inverse-variance weighted linear fit of the PSF.
+
+    With the position fixed, fitting ``F * P + background`` is linear, so the maximum-likelihood flux is
+    ``F = sum(P (d - b) / var) / sum(P^2 / var)`` over good pixels within ``radius`` (the estimator photutils'
+    PSF photometry converges to with fixed centres, in closed form). Its variance is ``1 / sum(P^2 / var)`` plus
+    the propagated error of the subtracted background.
+
+    Returns
+    -------
+    dict
+        ``flux_psf``, ``flux_psf_err`` (µJy), ``chi2_psf`` (reduced chi-square of the fit), ``n_psf`` pixels.
+    """
+    ny, nx = flux.shape
+    yy, xx = np.ogrid[0:ny, 0:nx]
+    use = ((xx - x) ** 2 + (yy - y) ** 2 <= radius**2) & ~bad & np.isfinite(flux) & (variance > 0) & (psf > 0)
+    if use.sum() < 3:
+        return {"flux_psf": np.nan, "flux_psf_err": np.nan, "chi2_psf": np.nan, "n_psf": int(use.sum())}
+    p, d, w = psf[use], flux[use] - background, 1.0 / variance[use]
+    norm = np.sum(w * p * p)
+    total = np.sum(w * p * d) / norm
+    background_term = (np.sum(w * p) / norm) * background_err
+    chi2 = np.sum(w * (d - total * p) ** 2) / max(use.sum() - 1, 1)
+    return {"flux_psf": float(total), "flux_psf_err": float(np.sqrt(1.0 / norm + background_term**2)),
+            "chi2_psf": float(chi2), "n_psf": int(use.sum())}
 
 
 def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags, background_flags):
@@ -145,9 +204,14 @@ def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags
     near = CircularAperture((x, y), r_max).to_mask(method="center").to_image(image.shape)
     near = np.zeros(image.shape, bool) if near is None else near > 0
     counts = {name: int(np.count_nonzero(near & ((image.flags & (1 << bit)) != 0))) for name, bit in bits.items()}
+    apertures = aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulus, psf=psf)
+    if psf is not None:
+        fit = psf_photometry(flux, variance, bad, psf, x, y, background=apertures[0]["background"],
+                             background_err=apertures[0]["background_err"], radius=max(radii))
+    else:
+        fit = {"flux_psf": np.nan, "flux_psf_err": np.nan, "chi2_psf": np.nan, "n_psf": 0}
     return {
         "x": float(x), "y": float(y), "parent_x": float(parent_x), "parent_y": float(parent_y),
         "wavelength": float(lam), "bandwidth": float(band), "psf_zone": zone if zone is not None else -1,
-        "flag_counts": counts,
-        "radii": aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulus, psf=psf),
+        "flag_counts": counts, "radii": apertures, **fit,
     }

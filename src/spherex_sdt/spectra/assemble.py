@@ -9,7 +9,7 @@ __all__ = ["SPECTRUM_COLUMNS", "spectrum_table", "ab_magnitude"]
 SPECTRUM_COLUMNS = (
     "obs_id", "expid", "detector", "mjd", "x", "y", "parent_x", "parent_y", "wavelength", "bandwidth", "radius",
     "flux", "flux_err", "ab_mag", "ab_mag_err", "background", "background_err", "n_annulus", "psf_fraction",
-    "n_bad_aperture", "aperture_coverage", "quality",
+    "n_bad_aperture", "aperture_coverage", "quality", "flux_psf", "flux_psf_err", "chi2_psf",
 )
 
 
@@ -40,7 +40,7 @@ def spectrum_table(measurements, flag_names, meta):
     for m in measurements:
         for r in m["radii"]:
             row = {k: m[k] for k in ("obs_id", "expid", "detector", "mjd", "x", "y", "parent_x", "parent_y",
-                                     "wavelength", "bandwidth")}
+                                     "wavelength", "bandwidth", "flux_psf", "flux_psf_err", "chi2_psf")}
             row.update({k: r[k] for k in ("radius", "flux", "flux_err", "background", "background_err", "n_annulus",
                                           "psf_fraction", "n_bad_aperture", "aperture_coverage", "quality")})
             for name in flag_names:
@@ -56,7 +56,8 @@ def spectrum_table(measurements, flag_names, meta):
         table.add_column(mag_err, name="ab_mag_err", index=table.colnames.index("ab_mag") + 1)
     units = {"mjd": u.day, "x": u.pix, "y": u.pix, "parent_x": u.pix, "parent_y": u.pix, "wavelength": u.um,
              "bandwidth": u.um, "radius": u.pix, "flux": u.uJy, "flux_err": u.uJy, "ab_mag": u.mag,
-             "ab_mag_err": u.mag, "background": u.uJy, "background_err": u.uJy}
+             "ab_mag_err": u.mag, "background": u.uJy, "background_err": u.uJy, "flux_psf": u.uJy,
+             "flux_psf_err": u.uJy}
     for col, unit in units.items():
         table[col] = np.asarray(table[col], float) * unit
     table["ab_mag"].info.description = "AB magnitude, 23.9 - 2.5 log10(flux / uJy)"
@@ -65,6 +66,7 @@ def spectrum_table(measurements, flag_names, meta):
     table.meta["columns"] = {
         "flux": "total flux density (aperture sum over good pixels / PSF fraction of those pixels)",
         "background": "annulus median per pixel",
+        "flux_psf": "forced PSF photometry at the fixed position (same on every radius row of an exposure)",
         "quality": "bit mask: 1 masked pixels in aperture, 2 few annulus pixels, 4 aperture off image, "
                    "8 PSF fraction < 0.5, 16 no PSF",
     }
