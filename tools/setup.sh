@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up spherex-sdt on Debian/Ubuntu with Python 3.11, idempotently:
 #   - SExtractor from Debian (package source-extractor), if neither source-extractor nor sex is on PATH;
+#   - Slurm and munge from Debian (slurm-wlm, munge), for the test that runs the workflow through Slurm;
 #   - a virtual environment in .venv with this package, Snakemake and the test tools, at the versions pinned in
 #     tools/constraints.txt (regenerate it with `pip freeze` after a deliberate upgrade).
 # Set PYTHON to choose the interpreter (default: python3.11).
@@ -9,10 +10,14 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v source-extractor >/dev/null 2>&1 && ! command -v sex >/dev/null 2>&1; then
-  echo "setup: installing Debian's source-extractor" >&2
+packages=()
+command -v source-extractor >/dev/null 2>&1 || command -v sex >/dev/null 2>&1 || packages+=(source-extractor)
+# a one-node Slurm for the cluster-profile test (tools/slurm.sh); not needed to run the pipeline itself
+command -v slurmctld >/dev/null 2>&1 || packages+=(slurm-wlm munge)
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages ${packages[*]}" >&2
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq source-extractor >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 
 PY="${PYTHON:-python3.11}"

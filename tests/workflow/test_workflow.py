@@ -14,53 +14,10 @@ from astropy.table import Table
 
 from spherex_sdt.simulate import true_flux
 
-from ..conftest import REAL, ROOT
+from ..conftest import ROOT
+from .helpers import CHANNELS, CONFIG, assert_same_products, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
-
-CHANNELS = REAL / "calibration" / "spectral_channels_spx_cal-sch-v1-2026-106.fits"
-
-CONFIG = """
-targets: {workdir}/targets.csv
-pairs: [D2-D4]
-cache_dir: cache
-archive: {{backend: local, root: sim}}
-simulation: {{detector_size: 128, exposures_per_target: 12, psf_zones: 3, psf_stamp: 101, n_stars: 12, n_red: 4,
-             margin_px: 44, sky_radius_arcsec: 170, seed: 7}}
-difference: {{size_px: 48, background_margin_px: 16, background_box_px: 16}}
-selection: {{strategy: brightest, n: 2, sign: red}}
-photometry: {{radii_px: {radii}, download_threads: 2}}
-spectra: {{channels: {channels}}}
-"""
-
-
-def snakemake(workdir, *args, configfile="test.yaml", timeout=900):
-    cmd = [sys.executable, str(ROOT / "tests" / "netguard.py"), "--snakefile", str(ROOT / "Snakefile"),
-           "--directory", str(workdir), "--cores", "2", "--configfile", str(Path(workdir) / configfile), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-
-def job_counts(output):
-    """Rule -> count from Snakemake's 'Job stats' table."""
-    block = output.split("Job stats:", 1)[1].split("\n\n", 1)[0] if "Job stats:" in output else ""
-    counts = {}
-    for line in block.splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m and m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
-
-
-@pytest.fixture(scope="module", name="run")
-def fixture_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("workflow")
-    (workdir / "targets.csv").write_text("target,ra_deg,dec_deg\nfield-1,150.7817877,3.3502204\n")
-    (workdir / "test.yaml").write_text(CONFIG.format(channels=CHANNELS, workdir=workdir, radii="[2.0, 3.0, 4.0]"))
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    assert "NETWORK ATTEMPT" not in result.stderr
-    return workdir, result
-
 
 def test_products(run):
     workdir, _ = run
@@ -166,27 +123,6 @@ def test_real_archive_config_builds_dag_offline(tmp_path):
     assert counts["search_images"] == 2 and counts["make_difference"] == 2 and counts["select_sources"] == 2
 
 
-def _assert_same_products(here, there):
-    """Products of two runs agree: FITS by FITSDiff, tables numerically."""
-    diff = fits.FITSDiff(str(here / "difference.fits"), str(there / "difference.fits"),
-                         ignore_keywords=["DATE", "CHECKSUM", "DATASUM", "FILE_A", "FILE_B"])
-    assert diff.identical, diff.report()
-    for name in ("catalog.ecsv", "selected.ecsv"):
-        a, b = Table.read(here / name), Table.read(there / name)
-        assert a.colnames == b.colnames and len(a) == len(b)
-        for col in a.colnames:
-            if a[col].dtype.kind in "fiu":
-                np.testing.assert_allclose(a[col], b[col], rtol=1e-12, err_msg=f"{name}:{col}")
-            else:
-                assert list(a[col]) == list(b[col]), f"{name}:{col}"
-    for source in Table.read(there / "selected.ecsv")["source"]:
-        a = Table.read(here / "sources" / source / "spectrum.ecsv")
-        b = Table.read(there / "sources" / source / "spectrum.ecsv")
-        assert len(a) == len(b) > 0
-        for col in ("mjd", "wavelength", "flux", "flux_err", "background", "quality"):
-            np.testing.assert_allclose(a[col], b[col], rtol=1e-12, err_msg=f"{source}:{col}")
-
-
 def _irsa_run(workdir, tmp_path, settings):
     import yaml
 
@@ -207,7 +143,7 @@ def test_irsa_backend_over_s3_gives_identical_products(run, tmp_path):
         result = _irsa_run(workdir, tmp_path, service.archive_settings(transport="s3", cutouts="s3-section"))
     assert result.returncode == 0, result.stderr[-5000:]
     assert "NETWORK ATTEMPT" not in result.stderr
-    _assert_same_products(*(d / "results" / "field-1" / "D2-D4" for d in (workdir, tmp_path)))
+    assert_same_products(*(d / "results" / "field-1" / "D2-D4" for d in (workdir, tmp_path)))
 
 
 def test_irsa_backend_survives_30_percent_faults(run, tmp_path):
@@ -225,7 +161,7 @@ def test_irsa_backend_survives_30_percent_faults(run, tmp_path):
     assert result.returncode == 0, result.stderr[-5000:]
     retried = sum(p.read_text().count("retry") for p in (tmp_path / "logs").rglob("*.log"))
     assert retried > 5 and n_requests > 50
-    _assert_same_products(*(d / "results" / "field-1" / "D2-D4" for d in (workdir, tmp_path)))
+    assert_same_products(*(d / "results" / "field-1" / "D2-D4" for d in (workdir, tmp_path)))
 
 
 def test_killed_run_resumes_without_refetching(run, tmp_path):
@@ -274,4 +210,4 @@ def test_killed_run_resumes_without_refetching(run, tmp_path):
         else:
             hits = [r for r in after if stem in r and "center=" not in r]
         assert not hits, f"{name} was fetched again: {hits}"
-    _assert_same_products(*(d / "results" / "field-1" / "D2-D4" for d in (workdir, tmp_path)))
+    assert_same_products(*(d / "results" / "field-1" / "D2-D4" for d in (workdir, tmp_path)))

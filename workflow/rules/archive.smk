@@ -8,6 +8,8 @@ rule search_images:
         "results/{target}/images.ecsv",
     log:
         "logs/search_images/{target}.log",
+    benchmark:
+        "benchmarks/search_images/{target}.tsv"
     localrule: True
     conda:
         "../../envs/spherex-sdt.yaml"
@@ -31,6 +33,8 @@ rule fetch_pair_images:
         "results/{target}/{pair}/pair_images.ecsv",
     log:
         "logs/fetch_pair_images/{target}/{pair}.log",
+    benchmark:
+        "benchmarks/fetch_pair_images/{target}/{pair}.tsv"
     retries: 2
     localrule: True
     conda:
@@ -57,6 +61,8 @@ rule fetch_solid_angle_map:
         solid_angle_map_path("{detector}"),
     log:
         "logs/fetch_solid_angle_map/D{detector}.log",
+    benchmark:
+        "benchmarks/fetch_solid_angle_map/D{detector}.tsv"
     retries: 2
     localrule: True
     conda:

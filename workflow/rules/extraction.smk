@@ -33,6 +33,8 @@ checkpoint select_sources:
         "results/{target}/{pair}/selected.ecsv",
     log:
         "logs/select_sources/{target}/{pair}.log",
+    benchmark:
+        "benchmarks/select_sources/{target}/{pair}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1

@@ -10,6 +10,8 @@ rule plot_difference:
         "results/{target}/{pair}/difference.png",
     log:
         "logs/plot_difference/{target}/{pair}.log",
+    benchmark:
+        "benchmarks/plot_difference/{target}/{pair}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1
@@ -29,6 +31,8 @@ rule plot_spectrum:
         "results/{target}/{pair}/sources/{source}/spectrum.png",
     log:
         "logs/plot_spectrum/{target}/{pair}/{source}.log",
+    benchmark:
+        "benchmarks/plot_spectrum/{target}/{pair}/{source}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1

@@ -8,6 +8,8 @@ rule fetch_source_cutouts:
         "results/{target}/{pair}/sources/{source}/exposures.ecsv",
     log:
         "logs/fetch_source_cutouts/{target}/{pair}/{source}.log",
+    benchmark:
+        "benchmarks/fetch_source_cutouts/{target}/{pair}/{source}.tsv"
     retries: 2
     localrule: True
     conda:
@@ -63,6 +65,8 @@ rule summarize_spectra:
         "results/{target}/{pair}/spectra.ecsv",
     log:
         "logs/summarize_spectra/{target}/{pair}.log",
+    benchmark:
+        "benchmarks/summarize_spectra/{target}/{pair}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1
