@@ -15,6 +15,9 @@ stop() {
   pkill -x slurmd 2>/dev/null || true
   pkill -x slurmctld 2>/dev/null || true
   for _ in $(seq 1 20); do pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break; sleep 0.2; done
+  # without a controller, a config left in place makes every Slurm client call (and so every Snakemake start,
+  # whose Slurm plugin queries sacct/squeue on import) wait ~9 s for timeouts
+  if [ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" = "$B/slurm.conf" ]; then rm -f /etc/slurm/slurm.conf; fi
 }
 
 case "$cmd" in
