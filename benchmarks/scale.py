@@ -1,8 +1,8 @@
 """How Snakemake's planning scales with the number of targets: `snakemake -n` and a no-op re-run.
 
 For 10, 100 and 1,000 synthetic targets (N sources each) every product is pre-seeded as an empty or minimal file
-in dependency order, so no data is processed and only the workflow's own overhead is measured (DAG building,
-checkpoint re-evaluation, input functions):
+in dependency order (and Snakemake's metadata recorded with --touch), so no data is processed and only the
+workflow's own overhead is measured (DAG building, input functions, metadata checks):
 
     python benchmarks/scale.py [--targets 10 100 1000] [--sources 5]
 
@@ -51,11 +51,11 @@ def seed(work, n_targets, n_sources, rng):
     per_target = [["results/{t}/images.ecsv"], ["results/{t}/D2-D4/pair_images.ecsv"],
                   ["results/{t}/D2-D4/difference.fits"],
                   [f"results/{{t}}/D2-D4/catalog{s}.{e}" for s in ("", "_A", "_B") for e in ("ecsv", "xml")],
-                  ["results/{t}/D2-D4/selected.ecsv", "results/{t}/D2-D4/difference.png"],
-                  ["results/{t}/D2-D4/sources/{s}/exposures.ecsv"],
+                  ["results/{t}/D2-D4/selected.ecsv"],
+                  ["results/{t}/D2-D4/exposures.ecsv", "results/{t}/D2-D4/difference.png"],
                   ["results/{t}/D2-D4/sources/{s}/spectrum.ecsv", "results/{t}/D2-D4/sources/{s}/spectrum.fits",
-                   "results/{t}/D2-D4/sources/{s}/spectrum_binned.ecsv"],
-                  ["results/{t}/D2-D4/sources/{s}/spectrum.png"], ["results/{t}/D2-D4/spectra.ecsv"]]
+                   "results/{t}/D2-D4/sources/{s}/spectrum_binned.ecsv", "results/{t}/D2-D4/sources/{s}/spectrum.png",
+                   "results/{t}/D2-D4/spectra.ecsv"]]
     sources = [f"{k + 1:04d}" for k in range(n_sources)]
     for level in range(len(per_target)):
         stages.append([p.format(t=f"t{k:05d}", s=s) for k in range(n_targets) for p in per_target[level]
@@ -97,7 +97,7 @@ def main():
             run_s, run_mb, log = measure(work)
             if "Nothing to be done" not in log:
                 raise SystemExit(f"the re-run was not a no-op:\n{log}")
-            jobs = n * (2 + 6 + 4 * args.sources) + 6 + 1  # every job the finished DAG contains
+            jobs = n * 9 + 6 + 1  # every job of the finished DAG: 9 per target, 6 solid-angle maps, all
             print(f"{n:>8} {jobs:>7} {dry_s:>10.2f} {dry_mb:>11.0f} {run_s:>15.2f} {run_mb:>10.0f}")
 
 

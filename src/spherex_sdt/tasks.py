@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
+from astropy.table import Table, vstack
 
 from . import __version__
 from .archive import cached_fetch, cutout_cache_name, open_archive, safe_file_name
@@ -39,10 +39,11 @@ __all__ = [
     "extract_sources",
     "select_sources",
     "fetch_source_cutouts",
-    "source_photometry",
+    "source_spectrum",
+    "measure_spectra",
+    "binned_spectrum",
     "plot_difference",
-    "plot_spectrum",
-    "summarize_spectra",
+    "plot_spectrum_table",
 ]
 
 log = logging.getLogger(__name__)
@@ -218,57 +219,53 @@ def select_sources(catalog, params, output):
 
 
 # -- spectra ------------------------------------------------------------------------------------------------------
-def _source_row(selected, source):
-    table = Table.read(selected, format="ascii.ecsv")
-    rows = table[np.asarray(table["source"]).astype(str) == str(source)]
-    if len(rows) != 1:
-        raise SpherexSdtError(f"{selected}: source {source!r} not found")
-    return rows[0]
+def fetch_source_cutouts(selected, detectors, size_deg, threads, archive, cache_dir, output):
+    """For every selected source, find each exposure containing it and fetch a cutout (in parallel, cached).
 
-
-def fetch_source_cutouts(selected, source, detectors, size_deg, threads, archive, cache_dir, output):
-    """Find every exposure containing a selected source and fetch a cutout of each (in parallel, cached).
-
-    The manifest lists every exposure with its cutout path and status; failures are recorded, not dropped.
+    One job per target and pair, never per cutout. The manifest lists every (source, exposure) with its cutout
+    path and status; failures are recorded, not dropped.
     """
-    row = _source_row(selected, source)
-    ra, dec = float(row["ra"]), float(row["dec"])
+    sources = Table.read(selected, format="ascii.ecsv")
     backend = open_archive(archive)
     started = _now()
-    exposures = backend.search_exposures(ra, dec, detectors)
+    tables = []
+    for row in sources:
+        ra, dec = float(row["ra"]), float(row["dec"])
+        found = backend.search_exposures(ra, dec, detectors)
+        found.add_column([str(row["source"])] * len(found), name="source", index=0)
+        found["ra"], found["dec"] = np.full(len(found), ra), np.full(len(found), dec)
+        tables.append(found)
+    exposures = vstack(tables, metadata_conflicts="silent") if tables else None
+    if exposures is None or len(exposures) == 0:
+        exposures = Table(names=("source", "obs_id", "detector", "mjd", "file_name", "ra", "dec", "path", "status",
+                                 "error"), dtype=(str, str, int, float, str, float, float, str, str, str))
+    else:
 
-    def fetch(item):
-        name = cutout_cache_name(item["file_name"], ra, dec, size_deg)
-        dest = Path(cache_dir) / "cutouts" / name
-        try:
-            cached_fetch(dest, lambda tmp: backend.fetch_cutout(item, ra, dec, size_deg, tmp), require=LEVEL2_HDUS,
-                         source=item["access_url"])
-            return str(dest), "ok", ""
-        except (SpherexSdtError, OSError) as exc:
-            log.warning("cutout of %s failed: %s", item["file_name"], exc)
-            return "", "failed", str(exc)
+        def fetch(item):
+            name = cutout_cache_name(item["file_name"], item["ra"], item["dec"], size_deg)
+            dest = Path(cache_dir) / "cutouts" / name
+            try:
+                cached_fetch(dest, lambda tmp: backend.fetch_cutout(item, item["ra"], item["dec"], size_deg, tmp),
+                             require=LEVEL2_HDUS, source=item["access_url"])
+                return str(dest), "ok", ""
+            except (SpherexSdtError, OSError) as exc:
+                log.warning("cutout of %s for source %s failed: %s", item["file_name"], item["source"], exc)
+                return "", "failed", str(exc)
 
-    with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
-        results = list(pool.map(fetch, exposures))
-    exposures["path"] = [r[0] for r in results]
-    exposures["status"] = [r[1] for r in results]
-    exposures["error"] = [r[2] for r in results]
-    exposures.meta.update({"source": source, "ra_deg": ra, "dec_deg": dec, "size_deg": size_deg,
-                           "query_time_utc": started, "backend": backend.name})
+        with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+            results = list(pool.map(fetch, exposures))
+        exposures["path"] = [r[0] for r in results]
+        exposures["status"] = [r[1] for r in results]
+        exposures["error"] = [r[2] for r in results]
+    exposures.meta.update({"size_deg": size_deg, "query_time_utc": started, "backend": backend.name,
+                           "n_sources": len(sources)})
     write_table(exposures, output)
     n_ok = int(np.sum(exposures["status"] == "ok")) if len(exposures) else 0
-    log.info("source %s: %d exposures, %d cutouts fetched", source, len(exposures), n_ok)
+    log.info("%d sources: %d exposures, %d cutouts fetched", len(sources), len(exposures), n_ok)
 
 
-def source_photometry(manifest, solid_angle_maps, params, outputs, *, binning=None, channels=None):
-    """Measure a source on every fetched cutout and write its spectrum (ECSV and FITS table).
-
-    With ``binning`` (``radius_px``, ``clip_sigma``) it also writes ``outputs['binned']``: the spectrum at that
-    radius on the standard channels (``channels``: a spectral_channels file, or None for the equal-R fallback).
-    """
-    exposures = Table.read(manifest, format="ascii.ecsv")
-    ra, dec = exposures.meta["ra_deg"], exposures.meta["dec_deg"]
-    omegas = {}
+def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time=""):
+    """The spectrum table of one source from its rows of an exposure manifest (see `fetch_source_cutouts`)."""
     measurements = []
     skipped = []
     for item in exposures:
@@ -276,38 +273,75 @@ def source_photometry(manifest, solid_angle_maps, params, outputs, *, binning=No
             skipped.append((item["file_name"], item["error"]))
             continue
         image = read_spectral_image(item["path"], require=LEVEL2_HDUS)
-        det = image.detector
-        if det not in omegas:
-            omegas[det] = read_solid_angle_map(solid_angle_maps[det])
-        m = measure_cutout(image, omegas[det], ra, dec, radii=params["radii_px"], annulus=params["annulus_px"],
-                           bad_flags=params["bad_flags"], background_flags=params["background_flags"])
+        m = measure_cutout(image, omegas[image.detector], ra, dec, radii=params["radii_px"],
+                           annulus=params["annulus_px"], bad_flags=params["bad_flags"],
+                           background_flags=params["background_flags"])
         if m is None:
             skipped.append((item["file_name"], "position outside the cutout"))
             continue
-        m.update(obs_id=image.obs_id, expid=image.expid, detector=det, mjd=image.mjd)
+        m.update(obs_id=image.obs_id, expid=image.expid, detector=image.detector, mjd=image.mjd)
         measurements.append(m)
     meta = {
-        "source": exposures.meta["source"], "ra_deg": ra, "dec_deg": dec,
+        "source": source, "ra_deg": ra, "dec_deg": dec,
         "software": f"spherex-sdt {__version__}", "photometry_algorithm": ALGORITHM_VERSION,
-        "settings_hash": settings_hash(params), "settings": params,
-        "archive_query_time_utc": exposures.meta.get("query_time_utc", ""),
+        "settings_hash": settings_hash(params), "settings": params, "archive_query_time_utc": query_time,
         "n_exposures_found": len(exposures), "n_measured": len(measurements),
         "skipped": [f"{name}: {why}" for name, why in skipped],
         "flux_unit": "uJy", "wavelength_source": "spectral WCS W (WCS-WAVE table, bilinear)",
     }
-    table = spectrum_table(measurements, list(SPHEREX_FLAGS), meta)
-    write_table(table, outputs["ecsv"])
+    return spectrum_table(measurements, list(SPHEREX_FLAGS), meta)
+
+
+def _write_spectrum_files(table, folder, binning, channels, truth):
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = table.meta
+    write_table(table, folder / "spectrum.ecsv")
     fits_table = table.copy()
     fits_table.meta = {  # FITS headers hold scalars with short keys; the ECSV keeps the full provenance
-        "SOURCE": meta["source"], "RA": ra, "DEC": dec, "SOFTWARE": meta["software"],
+        "SOURCE": meta["source"], "RA": meta["ra_deg"], "DEC": meta["dec_deg"], "SOFTWARE": meta["software"],
         "PHOTALG": ALGORITHM_VERSION, "SETHASH": meta["settings_hash"], "QUERYUTC": meta["archive_query_time_utc"],
         "NEXPFND": meta["n_exposures_found"], "NMEAS": meta["n_measured"],
     }
-    write_table(fits_table, outputs["fits"])
-    if binning is not None:
-        write_table(binned_spectrum(table, binning["radius_px"], channels, clip_sigma=binning["clip_sigma"]),
-                    outputs["binned"])
-    log.info("source %s: %d measurements from %d exposures", meta["source"], len(table), len(measurements))
+    write_table(fits_table, folder / "spectrum.fits")
+    binned = binned_spectrum(table, binning["radius_px"], channels, clip_sigma=binning["clip_sigma"])
+    write_table(binned, folder / "spectrum_binned.ecsv")
+    plot_spectrum_table(table, binning["radius_px"], folder / "spectrum.png", truth=truth, binned=binned)
+
+
+def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, summary, *, channels=None,
+                    truth=None):
+    """Photometry of every selected source of a target and pair, one spectrum folder per source.
+
+    Writes ``sources_dir/{source}/spectrum.ecsv`` (one row per exposure and radius), ``spectrum.fits``,
+    ``spectrum_binned.ecsv`` (the ``binning['radius_px']`` spectrum on the standard channels; ``channels`` is a
+    spectral_channels file or None for the equal-R fallback) and ``spectrum.png``; then the ``summary`` table.
+    """
+    manifest = Table.read(exposures, format="ascii.ecsv")
+    omegas = {int(d): read_solid_angle_map(path) for d, path in solid_angle_maps.items()}
+    truth_table = Table.read(truth, format="ascii.ecsv") if truth else None
+    sources_dir = Path(sources_dir)
+    sources_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    names = list(dict.fromkeys(str(s) for s in manifest["source"])) if len(manifest) else []
+    for source in names:
+        part = manifest[np.asarray(manifest["source"]).astype(str) == source]
+        ra, dec = float(part["ra"][0]), float(part["dec"][0])
+        table = source_spectrum(part, ra, dec, source, omegas, params,
+                                query_time=manifest.meta.get("query_time_utc", ""))
+        _write_spectrum_files(table, sources_dir / source, binning, channels, _truth_curve(truth_table, ra, dec))
+        radius = binning["radius_px"]
+        sel = np.isclose(np.asarray(table["radius"], float), radius) if len(table) else np.zeros(0, bool)
+        snr = np.asarray(table["flux"], float)[sel] / np.asarray(table["flux_err"], float)[sel]
+        rows.append({"source": source, "ra": ra, "dec": dec, "n_exposures": len(part),
+                     "n_measured": int(table.meta["n_measured"]), "radius": radius,
+                     "median_snr": float(np.median(snr)) if snr.size else np.nan,
+                     "spectrum": str(sources_dir / source / "spectrum.ecsv")})
+        log.info("source %s: %d measurements from %d exposures", source, len(table), len(part))
+    out = Table(rows=rows) if rows else Table(
+        names=("source", "ra", "dec", "n_exposures", "n_measured", "radius", "median_snr", "spectrum"),
+        dtype=(str, float, float, int, int, float, float, str))
+    out.meta.update({"software": f"spherex-sdt {__version__}", "manifest": str(exposures)})
+    write_table(out, summary)
 
 
 # quality bits that keep a measurement out of the binned spectrum (masked pixels are corrected, so they stay)
@@ -330,24 +364,6 @@ def binned_spectrum(spectrum, radius, channels_file, *, clip_sigma=4.0):
     return binned
 
 
-def summarize_spectra(spectra, target, pair, output):
-    """One row per selected source: number of exposures measured and the median S/N at the middle radius."""
-    rows = []
-    for path in spectra:
-        table = Table.read(path, format="ascii.ecsv")
-        radii = sorted(set(np.asarray(table["radius"], float))) if len(table) else []
-        mid = radii[len(radii) // 2] if radii else np.nan
-        sel = np.isclose(np.asarray(table["radius"], float), mid) if len(table) else np.zeros(0, bool)
-        snr = np.asarray(table["flux"], float)[sel] / np.asarray(table["flux_err"], float)[sel]
-        rows.append({"source": str(table.meta["source"]), "ra": table.meta["ra_deg"], "dec": table.meta["dec_deg"],
-                     "n_exposures": int(table.meta["n_measured"]), "radius": mid,
-                     "median_snr": float(np.median(snr)) if snr.size else np.nan, "spectrum": str(path)})
-    out = Table(rows=rows) if rows else Table(names=("source", "ra", "dec", "n_exposures", "radius", "median_snr",
-                                                     "spectrum"), dtype=(str, float, float, int, float, float, str))
-    out.meta.update({"target": target, "pair": pair})
-    write_table(out, output)
-
-
 # -- figures ------------------------------------------------------------------------------------------------------
 def plot_difference(difference, catalog, selected, output):
     """PNG of the pair images and the difference with every detection; selected sources highlighted."""
@@ -367,27 +383,27 @@ def plot_difference(difference, catalog, selected, output):
     _plot(diff, wcs, cat, set(int(i) for i in sel["id"]), title, output, image_a=a, image_b=b, labels=labels)
 
 
-def plot_spectrum(spectrum, radius, output, truth=None, binned=None):
-    """PNG of a source's spectrum at one aperture radius, with its binned spectrum and (for simulated data) the
-    injected SED."""
+def _truth_curve(truth, ra, dec):
+    """The injected SED of the simulated source at (ra, dec), as (wavelength, flux), or None."""
+    if truth is None or len(truth) == 0:
+        return None
+    from astropy.coordinates import SkyCoord
+    import astropy.units as u
+
+    from .simulate import true_flux
+
+    sep = SkyCoord(ra * u.deg, dec * u.deg).separation(
+        SkyCoord(np.asarray(truth["ra"]) * u.deg, np.asarray(truth["dec"]) * u.deg)).arcsec
+    best = int(np.argmin(sep))
+    if sep[best] >= PIXEL_SCALE_ARCSEC:
+        return None
+    lam = np.linspace(0.72, 5.05, 300)
+    return lam, true_flux(truth[best], lam)
+
+
+def plot_spectrum_table(table, radius, output, *, truth=None, binned=None):
+    """PNG of a spectrum table at one aperture radius, with its binned spectrum and an optional truth curve."""
     from .plotting import plot_spectrum as _plot
 
-    table = Table.read(spectrum, format="ascii.ecsv")
-    binned_table = Table.read(binned, format="ascii.ecsv") if binned else None
-    curve = None
-    if truth:
-        from astropy.coordinates import SkyCoord
-        import astropy.units as u
-
-        from .simulate import true_flux
-
-        t = Table.read(truth, format="ascii.ecsv")
-        if len(t):
-            pos = SkyCoord(table.meta["ra_deg"] * u.deg, table.meta["dec_deg"] * u.deg)
-            sep = pos.separation(SkyCoord(np.asarray(t["ra"]) * u.deg, np.asarray(t["dec"]) * u.deg)).arcsec
-            best = int(np.argmin(sep))
-            if sep[best] < PIXEL_SCALE_ARCSEC:
-                lam = np.linspace(0.72, 5.05, 300)
-                curve = (lam, true_flux(t[best], lam))
     _plot(table, radius, f"source {table.meta['source']} ({table.meta['ra_deg']:.5f}, {table.meta['dec_deg']:.5f})",
-          output, truth=curve, binned=binned_table)
+          output, truth=truth, binned=binned)

@@ -143,35 +143,6 @@ def get_spectral_channels(wildcards):
     return path if path else []
 
 
-def get_selected_sources(wildcards):
-    """Source ids chosen by the select_sources checkpoint (read only once it has run)."""
-    from astropy.table import Table
-
-    path = checkpoints.select_sources.get(
-        target=wildcards.target, pair=wildcards.pair
-    ).output[0]
-    table = Table.read(path, format="ascii.ecsv")
-    return [str(s) for s in table["source"]]
-
-
-def get_source_spectra(wildcards):
-    return expand(
-        "results/{target}/{pair}/sources/{source}/spectrum.ecsv",
-        target=wildcards.target,
-        pair=wildcards.pair,
-        source=get_selected_sources(wildcards),
-    )
-
-
-def get_source_plots(wildcards):
-    return expand(
-        "results/{target}/{pair}/sources/{source}/spectrum.png",
-        target=wildcards.target,
-        pair=wildcards.pair,
-        source=get_selected_sources(wildcards),
-    )
-
-
 def get_truth_catalog(wildcards=None):
     """The simulated truth, drawn on spectrum plots of the demo."""
     if config["archive"]["backend"] == "local" and "simulation" in config:

@@ -1,4 +1,4 @@
-# SExtractor on the difference image (both signs), then source selection (the one checkpoint).
+# SExtractor on the difference image (both signs) and on each image, then source selection.
 
 
 rule extract_sources:
@@ -26,7 +26,7 @@ rule extract_sources:
         "../../scripts/extract_sources.py"
 
 
-checkpoint select_sources:
+rule select_sources:
     input:
         catalog="results/{target}/{pair}/catalog.ecsv",
     output:

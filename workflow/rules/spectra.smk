@@ -1,15 +1,17 @@
-# Per selected source: every exposure containing it, cutouts (cached, parallel), photometry, spectrum.
+# Per target and pair: every exposure containing each selected source, cutouts (cached, parallel), then all
+# spectra in one job. One job per target, never per source or cutout, so the DAG stays small at thousands of
+# targets.
 
 
 rule fetch_source_cutouts:
     input:
         selected="results/{target}/{pair}/selected.ecsv",
     output:
-        "results/{target}/{pair}/sources/{source}/exposures.ecsv",
+        "results/{target}/{pair}/exposures.ecsv",
     log:
-        "logs/fetch_source_cutouts/{target}/{pair}/{source}.log",
+        "logs/fetch_source_cutouts/{target}/{pair}.log",
     benchmark:
-        "benchmarks/fetch_source_cutouts/{target}/{pair}/{source}.tsv"
+        "benchmarks/fetch_source_cutouts/{target}/{pair}.tsv"
     retries: 2
     localrule: True
     conda:
@@ -18,7 +20,7 @@ rule fetch_source_cutouts:
     resources:
         irsa_connections=1,
         mem_mb=1000,
-        runtime=60,
+        runtime=120,
     params:
         detectors=[int(d) for d in config["photometry"]["detectors"]],
         size_deg=float(config["photometry"]["cutout_size_deg"]),
@@ -29,49 +31,29 @@ rule fetch_source_cutouts:
         "../../scripts/fetch_source_cutouts.py"
 
 
-rule source_photometry:
+rule measure_spectra:
     input:
-        exposures="results/{target}/{pair}/sources/{source}/exposures.ecsv",
+        exposures="results/{target}/{pair}/exposures.ecsv",
         solid_angle_maps=get_photometry_solid_angle_maps,
         channels=get_spectral_channels,
+        truth=get_truth_catalog,
     output:
-        ecsv="results/{target}/{pair}/sources/{source}/spectrum.ecsv",
-        fits="results/{target}/{pair}/sources/{source}/spectrum.fits",
-        binned="results/{target}/{pair}/sources/{source}/spectrum_binned.ecsv",
+        sources=directory("results/{target}/{pair}/sources"),
+        summary="results/{target}/{pair}/spectra.ecsv",
     log:
-        "logs/source_photometry/{target}/{pair}/{source}.log",
+        "logs/measure_spectra/{target}/{pair}.log",
     benchmark:
-        "benchmarks/source_photometry/{target}/{pair}/{source}.tsv"
+        "benchmarks/measure_spectra/{target}/{pair}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=30,
+        runtime=60,
     params:
         detectors=[int(d) for d in config["photometry"]["detectors"]],
         photometry=get_photometry_params,
         binning=get_binning_params,
         algorithm=PHOTOMETRY_VERSION,
     script:
-        "../../scripts/source_photometry.py"
-
-
-rule summarize_spectra:
-    input:
-        spectra=get_source_spectra,
-        plots=get_source_plots,
-    output:
-        "results/{target}/{pair}/spectra.ecsv",
-    log:
-        "logs/summarize_spectra/{target}/{pair}.log",
-    benchmark:
-        "benchmarks/summarize_spectra/{target}/{pair}.tsv"
-    conda:
-        "../../envs/spherex-sdt.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    script:
-        "../../scripts/summarize_spectra.py"
+        "../../scripts/measure_spectra.py"

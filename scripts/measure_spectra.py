@@ -1,0 +1,8 @@
+"""Adapter for rule measure_spectra; the science lives in spherex_sdt."""
+from spherex_sdt import tasks
+
+smk = snakemake  # noqa: F821  injected by Snakemake
+tasks.log_to(smk.log[0])
+maps = dict(zip(smk.params.detectors, smk.input.solid_angle_maps))
+tasks.measure_spectra(smk.input.exposures, maps, smk.params.photometry, smk.params.binning, smk.output.sources,
+                      smk.output.summary, channels=smk.input.channels or None, truth=smk.input.truth or None)
