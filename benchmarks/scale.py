@@ -97,7 +97,9 @@ def main():
             run_s, run_mb, log = measure(work)
             if "Nothing to be done" not in log:
                 raise SystemExit(f"the re-run was not a no-op:\n{log}")
-            jobs = n * 9 + 6 + 1  # every job of the finished DAG: 9 per target, 6 solid-angle maps, all
+            # every job of the finished DAG, counted by Snakemake itself
+            stats = measure(work, "-n", "--forceall", "--quiet", "rules")[2].split("Job stats:", 1)[1]
+            jobs = next(int(line.split()[-1]) for line in stats.splitlines() if line.split()[:1] == ["total"])
             print(f"{n:>8} {jobs:>7} {dry_s:>10.2f} {dry_mb:>11.0f} {run_s:>15.2f} {run_mb:>10.0f}")
 
 

@@ -55,3 +55,24 @@ def test_real_cutouts_lack_flags_and_variance():
     image = read_spectral_image(CUTOUTS[0])
     assert image.flags is None and image.version.startswith("6.2")
     assert np.isfinite(image.mjd) and image.obs_id
+
+
+@pytest.mark.parametrize("path", CUTOUTS[:6], ids=[p.name[27:57] for p in CUTOUTS[:6]])
+def test_fast_spatial_wcs_equals_astropy_header_wcs(path):
+    """The TAN-SIP WCS built from values maps pixels to sky exactly as astropy's WCS of the whole header."""
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    from spherex_sdt.io.spectral_image import spatial_wcs
+
+    header = fits.getheader(path, "IMAGE")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        reference = WCS(header)
+    fast = spatial_wcs(header)
+    assert fast.sip is not None and fast.pixel_shape == reference.pixel_shape
+    x, y = np.random.default_rng(1).uniform(-100, 2140, (2, 200))
+    np.testing.assert_allclose(fast.all_pix2world(x, y, 0), reference.all_pix2world(x, y, 0), rtol=0, atol=1e-12)
+    ra, dec = reference.all_pix2world(x, y, 0)
+    np.testing.assert_allclose(fast.all_world2pix(ra, dec, 0), reference.all_world2pix(ra, dec, 0), rtol=0, atol=1e-9)

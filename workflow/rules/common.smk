@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-from spherex_sdt.photometry import ALGORITHM_VERSION as PHOTOMETRY_VERSION
+from spherex_sdt.versions import PHOTOMETRY_ALGORITHM as PHOTOMETRY_VERSION
 from spherex_sdt.targets import TARGET_NAME_PATTERN, read_targets
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -28,7 +28,7 @@ PAIRS = list(dict.fromkeys(config["pairs"]))
 
 
 wildcard_constraints:
-    target="|".join(re.escape(t) for t in TARGETS.index),
+    target=TARGET_NAME_PATTERN,
     pair="|".join(re.escape(p) for p in PAIRS),
     source=r"[0-9]{4}|p[0-9]{3}",
     detector=r"[1-6]",

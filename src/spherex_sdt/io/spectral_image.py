@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS, FITSFixedWarning, Sip
 
 from ..calibration.spectral import wave_table_bilinear
 from ..errors import DataFormatError
@@ -258,13 +258,57 @@ _SPATIAL_KEYS = re.compile(
 def spatial_wcs(header):
     """The primary (celestial, TAN-SIP) WCS of a header.
 
-    Built from the WCS cards only: astropy then skips the ~200 other cards and the alternates, which makes it
-    several times faster on a Level-2 header, with the same result.
+    A Level-2 TAN-SIP header (PC or CD matrix) is turned into a WCS from its values directly: parsing the ~200
+    other cards, the alternates and the SIP cards through astropy's header machinery costs ~7 ms per cutout,
+    which dominated photometry. Any other header goes through ``astropy.wcs.WCS`` on its WCS cards. Both give
+    the same transformation (tests compare them on real QR1 headers).
     """
+    if _is_plain_tan_sip(header):
+        return _tan_sip_wcs(header)
     cards = fits.Header([card for card in header.cards if _SPATIAL_KEYS.match(card.keyword)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         return WCS(cards, relax=True)
+
+
+def _is_plain_tan_sip(header):
+    return (header.get("CTYPE1") == "RA---TAN-SIP" and header.get("CTYPE2") == "DEC--TAN-SIP"
+            and header.get("WCSAXES", 2) == 2 and all(f"{m}_ORDER" in header for m in ("A", "B", "AP", "BP"))
+            and ("CD1_1" in header) != ("PC1_1" in header or "CDELT1" in header))
+
+
+def _sip_matrix(header, name):
+    order = int(header[f"{name}_ORDER"])
+    matrix = np.zeros((order + 1, order + 1))
+    for i in range(order + 1):
+        for j in range(order + 1 - i):
+            matrix[i, j] = header.get(f"{name}_{i}_{j}", 0.0)
+    return matrix
+
+
+def _tan_sip_wcs(header):
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = [header["CTYPE1"], header["CTYPE2"]]
+    wcs.wcs.crpix = [header["CRPIX1"], header["CRPIX2"]]
+    wcs.wcs.crval = [header["CRVAL1"], header["CRVAL2"]]
+    wcs.wcs.cunit = [header.get("CUNIT1", "deg"), header.get("CUNIT2", "deg")]
+    if "CD1_1" in header:
+        wcs.wcs.cd = [[header["CD1_1"], header.get("CD1_2", 0.0)], [header.get("CD2_1", 0.0), header["CD2_2"]]]
+    else:
+        wcs.wcs.cdelt = [header.get("CDELT1", 1.0), header.get("CDELT2", 1.0)]
+        wcs.wcs.pc = [[header.get("PC1_1", 1.0), header.get("PC1_2", 0.0)],
+                      [header.get("PC2_1", 0.0), header.get("PC2_2", 1.0)]]
+    for key, attribute in (("LONPOLE", "lonpole"), ("LATPOLE", "latpole")):
+        if key in header:
+            setattr(wcs.wcs, attribute, float(header[key]))
+    for key, attribute in (("RADESYS", "radesys"), ("EQUINOX", "equinox")):
+        if key in header:
+            setattr(wcs.wcs, attribute, header[key])
+    wcs.sip = Sip(*(_sip_matrix(header, m) for m in ("A", "B", "AP", "BP")), wcs.wcs.crpix)
+    if "NAXIS1" in header and "NAXIS2" in header:
+        wcs.pixel_shape = (int(header["NAXIS1"]), int(header["NAXIS2"]))
+    wcs.wcs.set()
+    return wcs
 
 
 def _wave_table(hdul, header, path):

@@ -14,11 +14,12 @@ from photutils.aperture import CircularAperture, CircularAnnulus
 from ..calibration.flags import bad_pixel_mask, flag_bits
 from ..calibration.units import flux_per_pixel_factor, solid_angle_at
 from ..errors import InvalidInputError
+from ..versions import PHOTOMETRY_ALGORITHM
 from .psf import pixelated_psf, psf_plane_for
 
 __all__ = ["ALGORITHM_VERSION", "QUALITY_BITS", "aperture_photometry", "psf_photometry", "measure_cutout"]
 
-ALGORITHM_VERSION = "4"
+ALGORITHM_VERSION = PHOTOMETRY_ALGORITHM
 """Bumped whenever measured numbers change for the same inputs (the workflow re-runs photometry on a change)."""
 
 QUALITY_BITS = {

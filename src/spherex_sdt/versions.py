@@ -1,0 +1,10 @@
+"""Algorithm versions of the stages whose results change when their code changes.
+
+The workflow passes them to rules as params, so a new version re-runs that stage and the stages after it. This
+module imports nothing, so reading a version costs the workflow nothing while it builds its DAG.
+"""
+
+__all__ = ["PHOTOMETRY_ALGORITHM"]
+
+PHOTOMETRY_ALGORITHM = "4"
+"""Forced aperture + PSF photometry on cutouts (``spherex_sdt.photometry``)."""
