@@ -12,6 +12,16 @@ from pathlib import Path
 __all__ = ["atomic_path", "write_fits", "write_table"]
 
 
+def _process_umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# read once at import (single-threaded): mkstemp creates files 0600, products should be readable like any file
+_FILE_MODE = 0o666 & ~_process_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds.
@@ -22,6 +32,7 @@ def atomic_path(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
     tmp = Path(tmp)
     try:
         yield tmp
