@@ -136,6 +136,7 @@ def test_explore_page_is_standalone_and_renders(scene, tmp_path):
                           {2: None, 4: None}, 3.0, path, title="field-1 D2-D4", detector_colours=DETECTOR_COLOURS)
     assert counts == {"n_sources": len(cat), "n_spectra": 2, "n_points": 80}
     html = path.read_text()
+    assert "Spectra of source(s) 2\"" in html  # the first source with a spectrum starts selected
     assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']?(https?:)?//", html), "page loads remote resources"
     assert "Bokeh" in html and len(html) > 500_000  # bokeh's JS is inline
     messages, stderr = render(path, tmp_path / "shot.png", tmp_path / "profile", size=(1500, 1100))
@@ -162,3 +163,33 @@ def test_browser_harness_reports_javascript_errors(tmp_path):
     page.write_text("<html><body><p>x</p><script>undefinedFunction();</script></body></html>")
     messages, _ = render(page, tmp_path / "bad.png", tmp_path / "profile")
     assert page_errors(messages), messages
+
+
+def test_explore_page_selection_shows_spectra(scene, tmp_path):
+    """Selecting catalogue rows (as the table or a click does) replaces the spectrum points by theirs."""
+    diff, _, _, cat = scene
+    path = tmp_path / "explore.html"
+    explore_page(diff, cat, {2: "0002", 4: "0004"}, {2: _spectrum(n=40), 4: _spectrum(n=25, seed=1)},
+                 {2: None, 4: None}, 3.0, path, title="t", detector_colours=DETECTOR_COLOURS)
+    probe = """<script>
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 300));  // CustomJS callbacks run async
+    async function probe() {
+      if (!window.Bokeh || !Bokeh.documents.length) { setTimeout(probe, 100); return; }
+      const doc = Bokeh.documents[0];
+      const cat = doc.get_model_by_name("catalog"), shown = doc.get_model_by_name("spectrum_shown");
+      const report = (tag) => console.log(tag + " " + shown.data.id.length + " " + Array.from(new Set(shown.data.id)));
+      report("START");
+      for (const [tag, rows] of [["ONE", [3]], ["TWO", [1, 3]], ["NONE", [0]]]) {
+        cat.selected.indices = rows;  // what selecting table rows or clicking sources does
+        await pause();
+        report(tag);
+      }
+    }
+    setTimeout(probe, 500);
+    </script>"""
+    head, _, tail = path.read_text().rpartition("</body>")  # the last one: bokeh's inline JS contains others
+    path.write_text(head + probe + tail)
+    messages, _ = render(path, tmp_path / "shot.png", tmp_path / "profile")
+    assert not page_errors(messages), messages
+    for expected in ("START 40 2", "ONE 25 4", "TWO 65 2,4", "NONE 0 "):
+        assert expected in messages, messages

@@ -257,12 +257,13 @@ def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, titl
     spec_data = spectrum_source_data(spectra, radius, detector_colours=detector_colours)
     binned_data = _binned_source_data(binned)
     spec_all, binned_all = ColumnDataSource(spec_data), ColumnDataSource(binned_data)
-    initial = [k for k, i in enumerate(cat.data["id"]) if i in selected]
+    # start with the first source that has a spectrum selected (several overlaid are hard to tell apart)
+    initial = [k for k, i in enumerate(cat.data["id"]) if i in selected][:1]
     cat.selected.indices = initial
-    chosen = set(selected)
-    spec_shown = ColumnDataSource(_subset(spec_data, chosen))
+    chosen = {cat.data["id"][k] for k in initial}
+    spec_shown = ColumnDataSource(_subset(spec_data, chosen), name="spectrum_shown")
     binned_shown = ColumnDataSource(_subset(binned_data, chosen))
-    info = Div(text="Spectra of source(s) " + ", ".join(str(i) for i in sorted(selected)) if selected
+    info = Div(text="Spectra of source(s) " + ", ".join(str(i) for i in sorted(chosen)) if chosen
                else "No source was measured for spectra.")
     cat.selected.js_on_change("indices", CustomJS(
         args={"cat": cat, "pairs": [[spec_all, spec_shown], [binned_all, binned_shown]], "info": info},
