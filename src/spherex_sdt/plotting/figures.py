@@ -88,7 +88,7 @@ def draw_ellipses(ax, catalog, selected_ids=(), *, scale=ELLIPSE_SCALE, label="a
 
 
 def _save(fig, path, dpi):
-    fig.savefig(path, dpi=dpi)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
 
 
