@@ -45,6 +45,7 @@ __all__ = [
     "binned_spectrum",
     "plot_difference",
     "interactive_page",
+    "push_firefly",
     "plot_spectrum_table",
 ]
 
@@ -446,6 +447,24 @@ def interactive_page(difference, catalog, selected, sources_dir, radius, output,
                               title=f"{target} {title}".strip(), detector_colours=DETECTOR_COLOURS)
     log.info("interactive page %s: %s", output, counts)
     return counts
+
+
+def push_firefly(difference, catalog, url, channel, output, *, target="", pair="", client=None):
+    """Show a pair's difference and catalogue in the Firefly viewer at ``url``; record what was shown as JSON.
+
+    ``client`` replaces the `firefly_client.FireflyClient` (tests pass a stand-in).
+    """
+    from .io import atomic_path
+    from .io.firefly import make_client, push_pair
+
+    client = client if client is not None else make_client(url, channel)
+    shown = push_pair(client, difference, catalog, key=f"{target}-{pair}".strip("-") or "pair",
+                      title=f"{target} {pair}".strip())
+    record = {"url": url, "channel": channel, "target": target, "pair": pair, "time_utc": _now(), **shown}
+    with atomic_path(output) as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=1, default=str) + "\n")
+    log.info("shown in Firefly at %s (channel %s): %s", url, channel, shown)
+    return record
 
 
 def _truth_curve(truth, ra, dec):

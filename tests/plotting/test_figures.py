@@ -193,3 +193,52 @@ def test_explore_page_selection_shows_spectra(scene, tmp_path):
     assert not page_errors(messages), messages
     for expected in ("START 40 2", "ONE 25 4", "TWO 65 2,4", "NONE 0 "):
         assert expected in messages, messages
+
+
+class _FakeFirefly:
+    """Records the calls a FireflyClient would receive (no network)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def upload_file(self, path):
+        from astropy.io import fits as _fits
+
+        if path.endswith(".fits"):
+            with _fits.open(path) as hdul:
+                self.calls.append(("upload", "fits", len(hdul), hdul[0].header.get("CTYPE1")))
+        else:
+            self.calls.append(("upload", "table", len(votable.parse(path).get_first_table().array), None))
+        return f"${{upload}}/{len(self.calls)}"
+
+    def show_fits(self, **kw):
+        self.calls.append(("show_fits", kw))
+        return {"success": True}
+
+    def show_table(self, **kw):
+        self.calls.append(("show_table", kw))
+        return {"success": True}
+
+
+def test_push_firefly_uploads_difference_and_catalogue(scene, tmp_path):
+    import json
+    import sys
+
+    from astropy.io import fits
+
+    from spherex_sdt import tasks
+
+    diff, _, wcs, cat = scene
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(diff, wcs.to_header(), name="DIFFERENCE")]).writeto(
+        tmp_path / "difference.fits")
+    describe_columns(cat).write(tmp_path / "catalog.xml", format="votable")
+    fake = _FakeFirefly()
+    record = tasks.push_firefly(tmp_path / "difference.fits", tmp_path / "catalog.xml", "http://127.0.0.1:9/firefly",
+                                "chan", tmp_path / "firefly.json", target="field-1", pair="D2-D4", client=fake)
+    assert fake.calls[0] == ("upload", "fits", 1, "RA---TAN")  # the DIFFERENCE plane alone, with its WCS
+    assert fake.calls[1] == ("upload", "table", len(cat), None)
+    assert fake.calls[2] == ("show_fits", {"file_on_server": "${upload}/1", "plot_id": "field-1-D2-D4-difference",
+                                           "title": "field-1 D2-D4 difference"})
+    assert fake.calls[3][1]["file_on_server"] == "${upload}/2" and fake.calls[3][1]["tbl_id"] == "field-1-D2-D4-catalog"
+    assert json.loads((tmp_path / "firefly.json").read_text())["plot_id"] == record["plot_id"]
+    assert "firefly_client" not in sys.modules  # imported only when no client is given

@@ -10,7 +10,7 @@ from astropy.table import Table
 from spherex_sdt import tasks
 
 from ..browser import page_errors, pixel_std, render
-from .helpers import snakemake
+from .helpers import job_counts, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -91,3 +91,19 @@ def test_snakemake_report(run, tmp_path):
     messages, stderr = render(report, tmp_path / "report.png", tmp_path / "profile", size=(1400, 1000))
     assert not page_errors(messages), messages
     assert pixel_std(tmp_path / "report.png") > 0.05
+
+
+def test_firefly_push_is_off_by_default(run):
+    counts = job_counts(run[1].stdout + run[1].stderr)
+    assert counts["interactive_page"] == 1 and "push_firefly" not in counts
+
+
+def test_firefly_push_planned_when_configured(tmp_path):
+    """With firefly.url set, each target and pair gets a push job; planning it imports nothing and sends nothing."""
+    (tmp_path / "targets.csv").write_text("target,ra_deg,dec_deg\nm101,210.80227,54.34895\ncosmos,150.78,3.35\n")
+    (tmp_path / "test.yaml").write_text(f"targets: {tmp_path}/targets.csv\n"
+                                        "firefly: {url: 'http://127.0.0.1:9/firefly', channel: test}\n")
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "NETWORK ATTEMPT" not in result.stdout + result.stderr
+    assert job_counts(result.stdout + result.stderr)["push_firefly"] == 2

@@ -169,4 +169,6 @@ def get_final_outputs():
                 f"{base}/explore.html",
                 f"{base}/spectra.ecsv",
             ]
+            if config["firefly"]["url"]:  # optional push to a Firefly viewer
+                outputs.append(f"{base}/firefly.json")
     return outputs

@@ -75,3 +75,27 @@ rule interactive_page:
         radius=get_plot_radius,
     script:
         "../../scripts/interactive_page.py"
+
+
+rule push_firefly:
+    input:
+        difference="results/{target}/{pair}/difference.fits",
+        catalog="results/{target}/{pair}/catalog.xml",
+    output:
+        "results/{target}/{pair}/firefly.json",
+    log:
+        "logs/push_firefly/{target}/{pair}.log",
+    benchmark:
+        "benchmarks/push_firefly/{target}/{pair}.tsv"
+    localrule: True
+    conda:
+        "../../envs/spherex-sdt.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        url=config["firefly"]["url"],
+        channel=config["firefly"]["channel"],
+    script:
+        "../../scripts/push_firefly.py"
