@@ -217,13 +217,16 @@ def _spectrum_rows(spectrum, radius):
     return spec, det
 
 
-def _errorbars_by_detector(ax, spec, det, value, error):
-    """Points coloured by detector, hollow where the quality flag is set; returns the number plotted."""
+def _errorbars_by_detector(ax, spec, det, value, error, *, keep=None):
+    """Points coloured by detector, hollow where the quality flag is set; returns the number plotted.
+
+    ``keep`` (bool array) limits the points drawn; non-finite values are never drawn.
+    """
     n = 0
     lam = np.asarray(spec["wavelength"], float)
     val, err = np.asarray(spec[value], float), np.asarray(spec[error], float)
     flagged = np.asarray(spec["quality"]) != 0
-    ok = np.isfinite(val)
+    ok = np.isfinite(val) if keep is None else np.isfinite(val) & keep
     for d in sorted(set(det.tolist())):
         colour = DETECTOR_COLOURS.get(d, "k")
         for mask, face in ((~flagged, colour), (flagged, "none")):
@@ -241,11 +244,12 @@ def _ab(flux):
         return np.where(flux > 0, 23.9 - 2.5 * np.log10(flux), np.nan)
 
 
-def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, dpi=110):
+def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, min_snr_mag=1.0, dpi=110):
     """Write a PNG of a spectrum at one aperture radius: flux density (µJy) and AB magnitude against wavelength.
 
-    Points are coloured by detector (`DETECTOR_COLOURS`), hollow where the measurement's quality flag is set;
-    every point is drawn, negative fluxes included (they have no AB magnitude). ``binned`` (from
+    Points are coloured by detector (`DETECTOR_COLOURS`), hollow where the measurement's quality flag is set.
+    The flux panel draws every point, negative fluxes included; the magnitude panel only those with
+    flux > ``min_snr_mag`` × error (a magnitude of a flux consistent with zero is meaningless). ``binned`` (from
     `spherex_sdt.spectra.bin_spectrum`) is drawn on top as black squares; ``truth`` is an optional
     ``(wavelength_um, flux_ujy)`` curve drawn for simulated sources.
 
@@ -257,15 +261,17 @@ def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, dpi
     spec, det = _spectrum_rows(spectrum, radius)
     fig, (ax, axm) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     n = _errorbars_by_detector(ax, spec, det, "flux", "flux_err")
-    _errorbars_by_detector(axm, spec, det, "ab_mag", "ab_mag_err")
+    flux, flux_err = np.asarray(spec["flux"], float), np.asarray(spec["flux_err"], float)
+    _errorbars_by_detector(axm, spec, det, "ab_mag", "ab_mag_err", keep=flux > min_snr_mag * flux_err)
     if binned is not None and len(binned):
         lam_b = np.asarray(binned["wavelength_mean"], float)
         f_b, e_b = np.asarray(binned["flux"], float), np.asarray(binned["flux_err"], float)
         ax.errorbar(lam_b, f_b, yerr=e_b, fmt="s", ms=5, color="k", mfc="none", lw=1,
                     label="binned (standard channels)", zorder=5)
+        sig = f_b > min_snr_mag * e_b
         with np.errstate(divide="ignore", invalid="ignore"):
-            axm.errorbar(lam_b, _ab(f_b), yerr=np.where(f_b > 0, 1.0857 * e_b / f_b, np.nan), fmt="s", ms=5,
-                         color="k", mfc="none", lw=1, zorder=5)
+            axm.errorbar(lam_b[sig], _ab(f_b[sig]), yerr=1.0857 * e_b[sig] / f_b[sig], fmt="s", ms=5, color="k",
+                         mfc="none", lw=1, zorder=5)
     if truth is not None:
         ax.plot(truth[0], truth[1], "k-", lw=1, alpha=0.6, label="injected SED")
         axm.plot(truth[0], _ab(truth[1]), "k-", lw=1, alpha=0.6)
@@ -274,7 +280,7 @@ def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, dpi
     ax.set_title(f"{title} — r = {radius:g} px; hollow: quality flag set", fontsize=9)
     ax.legend(fontsize=8, ncol=4)
     axm.invert_yaxis()
-    axm.set_ylabel("AB magnitude")
+    axm.set_ylabel(f"AB magnitude (S/N > {min_snr_mag:g})")
     axm.set_xlabel("wavelength (µm)")
     for a in (ax, axm):
         a.grid(alpha=0.25, lw=0.5)

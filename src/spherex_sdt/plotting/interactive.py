@@ -87,7 +87,7 @@ def spectrum_source_data(spectra, radius, *, detector_colours):
     Returns
     -------
     dict of str to list
-        ``fill`` is white for points whose quality flag is set; ``mag`` is NaN for non-positive fluxes.
+        ``fill`` is white for points whose quality flag is set; ``mag`` is NaN where flux <= its error.
     """
     out = {k: [] for k in ("id", "wavelength", "flux", "lo", "hi", "mag", "mag_lo", "mag_hi", "detector", "colour",
                            "fill", "quality", "obs_id")}
@@ -97,6 +97,7 @@ def spectrum_source_data(spectra, radius, *, detector_colours):
         rows = spec[np.isclose(np.asarray(spec["radius"], float), radius)]
         flux, err = np.asarray(rows["flux"], float), np.asarray(rows["flux_err"], float)
         mag, mag_err = np.asarray(rows["ab_mag"], float), np.asarray(rows["ab_mag_err"], float)
+        mag = np.where(flux > err, mag, np.nan)  # no magnitude for fluxes consistent with zero (S/N <= 1)
         det = np.asarray(rows["detector"], int)
         quality = np.asarray(rows["quality"], int)
         colours = [detector_colours.get(int(d), "black") for d in det]
@@ -125,7 +126,7 @@ def _binned_source_data(binned):
             continue
         flux, err = np.asarray(table["flux"], float), np.asarray(table["flux_err"], float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            mag = np.where(flux > 0, 23.9 - 2.5 * np.log10(flux), np.nan)
+            mag = np.where(flux > err, 23.9 - 2.5 * np.log10(flux), np.nan)
         out["id"] += [int(cid)] * len(table)
         out["wavelength"] += np.asarray(table["wavelength_mean"], float).tolist()
         out["flux"] += flux.tolist()
@@ -187,7 +188,7 @@ def _spectrum_figures(spec_shown, binned_shown, *, width=620):
     flux.scatter(x="wavelength", y="flux", source=binned_shown, size=8, marker="square", line_color="black",
                  fill_color=None, line_width=1.5)
     flux.add_tools(HoverTool(renderers=[points], tooltips=hover + [("flux", "@flux{0.0} µJy")]))
-    mag = figure(title="AB magnitude", width=width, height=260, x_range=flux.x_range,
+    mag = figure(title="AB magnitude (S/N > 1)", width=width, height=260, x_range=flux.x_range,
                  y_range=DataRange1d(flipped=True), x_axis_label="wavelength (µm)", y_axis_label="AB mag",
                  tools="pan,wheel_zoom,box_zoom,reset,save")
     mag.segment(x0="wavelength", y0="mag_lo", x1="wavelength", y1="mag_hi", source=spec_shown, line_color="colour")
