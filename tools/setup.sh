@@ -2,6 +2,7 @@
 # Set up spherex-sdt on Debian/Ubuntu with Python 3.11, idempotently:
 #   - SExtractor from Debian (package source-extractor), if neither source-extractor nor sex is on PATH;
 #   - Slurm and munge from Debian (slurm-wlm, munge), for the test that runs the workflow through Slurm;
+#   - Chromium from Debian (chromium), for the tests that render the HTML report and pages headless;
 #   - a virtual environment in .venv with this package, Snakemake and the test tools, at the versions pinned in
 #     tools/constraints.txt (regenerate it with `pip freeze` after a deliberate upgrade).
 # Set PYTHON to choose the interpreter (default: python3.11).
@@ -14,6 +15,8 @@ packages=()
 command -v source-extractor >/dev/null 2>&1 || command -v sex >/dev/null 2>&1 || packages+=(source-extractor)
 # a one-node Slurm for the cluster-profile test (tools/slurm.sh); not needed to run the pipeline itself
 command -v slurmctld >/dev/null 2>&1 || packages+=(slurm-wlm munge)
+# headless Chromium, for the tests that open the Snakemake report and the interactive pages
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "setup: installing Debian packages ${packages[*]}" >&2
   as_root apt-get update -qq

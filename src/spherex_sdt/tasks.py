@@ -26,6 +26,7 @@ from .extraction.sextractor import sextractor_version
 from .imaging import difference_image
 from .imaging.pairs import choose_pair
 from .io import read_solid_angle_map, read_spectral_image, write_fits, write_table
+from .io.vo import describe_columns
 from .photometry import ALGORITHM_VERSION, measure_cutout
 from .spectra import spectrum_table
 
@@ -43,6 +44,8 @@ __all__ = [
     "measure_spectra",
     "binned_spectrum",
     "plot_difference",
+    "interactive_page",
+    "push_firefly",
     "plot_spectrum_table",
 ]
 
@@ -194,6 +197,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
             single[col].unit = "uJy"
         single.meta.update(meta, image=f"{tag}: detector D{primary[f'DET_{tag}']}, OBSID {primary[f'OBSID_{tag}']}, "
                                        f"{primary[f'LAM_{tag}']:.4f} um at the target")
+        describe_columns(single)
         write_table(single, outputs[f"ecsv_{tag.lower()}"])
         write_table(single, outputs[f"votable_{tag.lower()}"])
         cross_match(catalog, single, tag)
@@ -202,6 +206,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
                 "FLUXERR_AUTO_A", "FLUX_AUTO_B", "FLUXERR_AUTO_B"):
         catalog[col].unit = "uJy"
     catalog.meta.update(meta, sign_convention="sign=+1 brighter in A, -1 brighter in B (difference A - B)")
+    describe_columns(catalog)
     write_table(catalog, outputs["ecsv"])
     write_table(catalog, outputs["votable"])
     log.info("%d detections (%d negative)", len(catalog), int(np.sum(catalog["sign"] < 0)) if len(catalog) else 0)
@@ -365,22 +370,101 @@ def binned_spectrum(spectrum, radius, channels_file, *, clip_sigma=4.0):
 
 
 # -- figures ------------------------------------------------------------------------------------------------------
-def plot_difference(difference, catalog, selected, output):
-    """PNG of the pair images and the difference with every detection; selected sources highlighted."""
+def _read_difference(difference):
+    """Planes, WCS and the primary header of a difference file (see `make_difference`)."""
     from astropy.wcs import WCS
 
-    from .plotting import plot_difference as _plot
-
     with fits.open(difference) as hdul:
-        diff = hdul["DIFFERENCE"].data
+        planes = {name: hdul[name].data for name in ("DIFFERENCE", "SNR", "MASK", "IMAGE_A", "IMAGE_B")}
         wcs = WCS(hdul["DIFFERENCE"].header)
-        a, b = hdul["IMAGE_A"].data, hdul["IMAGE_B"].data
-        h = hdul[0].header
-    cat = Table.read(catalog, format="ascii.ecsv")
-    sel = Table.read(selected, format="ascii.ecsv")
+        primary = hdul[0].header.copy()
+    return planes, wcs, primary
+
+
+def _pair_labels(h):
     labels = (f"D{h['DET_A']} {h['LAM_A']:.3f} µm", f"D{h['DET_B']} {h['LAM_B']:.3f} µm")
     title = f"{h['PAIR']}: A = {h['OBSID_A']}, B = {h['OBSID_B']} ({h['PAIRRULE']})"
-    _plot(diff, wcs, cat, set(int(i) for i in sel["id"]), title, output, image_a=a, image_b=b, labels=labels)
+    return labels, title
+
+
+def plot_difference(difference, catalog, selected, outputs, *, target=""):
+    """PNGs of a pair: the images and the difference with every detection, their overlap, the difference and S/N.
+
+    ``outputs`` maps ``difference``, ``overlap`` and ``significance`` to paths (any may be absent). Returns a dict
+    of what each figure drew (ellipse counts, overlap fractions), which is also logged.
+    """
+    from .io import atomic_path
+    from .plotting import plot_difference as _difference, plot_overlap, plot_significance
+
+    planes, wcs, h = _read_difference(difference)
+    cat = Table.read(catalog, format="ascii.ecsv")
+    ids = {int(i) for i in Table.read(selected, format="ascii.ecsv")["id"]}
+    labels, title = _pair_labels(h)
+    title = f"{target} {title}".strip()
+    drawn = {}
+    if outputs.get("difference"):
+        with atomic_path(outputs["difference"]) as tmp:
+            drawn["difference"] = _difference(planes["DIFFERENCE"], wcs, cat, ids, title, tmp,
+                                              image_a=planes["IMAGE_A"], image_b=planes["IMAGE_B"], labels=labels)
+    if outputs.get("overlap"):
+        with atomic_path(outputs["overlap"]) as tmp:
+            drawn["overlap"] = plot_overlap(planes["IMAGE_A"], planes["IMAGE_B"], planes["MASK"], wcs, title, tmp,
+                                            labels=labels)
+    if outputs.get("significance"):
+        with atomic_path(outputs["significance"]) as tmp:
+            drawn["significance"] = plot_significance(planes["DIFFERENCE"], planes["SNR"], planes["MASK"], wcs, cat,
+                                                      ids, title, tmp, labels=labels)
+    log.info("figures of %s: %s", difference, drawn)
+    return drawn
+
+
+def interactive_page(difference, catalog, selected, sources_dir, radius, output, *, target=""):
+    """Standalone HTML page (bokeh, inline resources) of a pair: difference, linked catalogue table, spectra.
+
+    Spectra are read from ``sources_dir/{source}/spectrum.ecsv`` (and ``spectrum_binned.ecsv``) for the sources of
+    ``selected`` that have a catalogue id; ``radius`` is the aperture radius shown.
+    """
+    from .io import atomic_path
+    from .plotting import DETECTOR_COLOURS, explore_page
+
+    planes, _, h = _read_difference(difference)
+    cat = Table.read(catalog, format="ascii.ecsv")
+    sel = Table.read(selected, format="ascii.ecsv")
+    chosen, spectra, binned = {}, {}, {}
+    for row in sel:
+        cid, name = int(row["id"]), str(row["source"])
+        folder = Path(sources_dir) / name
+        if cid < 0 or not (folder / "spectrum.ecsv").is_file():
+            log.info("source %s (id %d): no catalogue row or no spectrum, left out of the page", name, cid)
+            continue
+        chosen[cid] = name
+        spectra[cid] = Table.read(folder / "spectrum.ecsv", format="ascii.ecsv")
+        b = folder / "spectrum_binned.ecsv"
+        binned[cid] = Table.read(b, format="ascii.ecsv") if b.is_file() else None
+    _, title = _pair_labels(h)
+    with atomic_path(output) as tmp:
+        counts = explore_page(planes["DIFFERENCE"], cat, chosen, spectra, binned, float(radius), tmp,
+                              title=f"{target} {title}".strip(), detector_colours=DETECTOR_COLOURS)
+    log.info("interactive page %s: %s", output, counts)
+    return counts
+
+
+def push_firefly(difference, catalog, url, channel, output, *, target="", pair="", client=None):
+    """Show a pair's difference and catalogue in the Firefly viewer at ``url``; record what was shown as JSON.
+
+    ``client`` replaces the `firefly_client.FireflyClient` (tests pass a stand-in).
+    """
+    from .io import atomic_path
+    from .io.firefly import make_client, push_pair
+
+    client = client if client is not None else make_client(url, channel)
+    shown = push_pair(client, difference, catalog, key=f"{target}-{pair}".strip("-") or "pair",
+                      title=f"{target} {pair}".strip())
+    record = {"url": url, "channel": channel, "target": target, "pair": pair, "time_utc": _now(), **shown}
+    with atomic_path(output) as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=1, default=str) + "\n")
+    log.info("shown in Firefly at %s (channel %s): %s", url, channel, shown)
+    return record
 
 
 def _truth_curve(truth, ra, dec):

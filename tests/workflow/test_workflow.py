@@ -88,7 +88,7 @@ def test_changing_radii_reruns_photometry_only(run, tmp_path):
     dry = snakemake(workdir, "-n", configfile="radii.yaml")
     assert dry.returncode == 0, dry.stderr[-3000:]
     counts = job_counts(dry.stdout + dry.stderr)
-    assert counts == {"measure_spectra": 1, "all": 1}
+    assert counts == {"measure_spectra": 1, "interactive_page": 1, "all": 1}  # the page shows the spectra
     real = snakemake(workdir, configfile="radii.yaml")
     assert real.returncode == 0, real.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in cutouts} == stamps  # nothing re-downloaded

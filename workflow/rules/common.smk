@@ -137,6 +137,11 @@ def get_binning_params(wildcards):
     }
 
 
+def get_plot_radius(wildcards):
+    """The aperture radius whose spectra the interactive page shows: the binned one."""
+    return get_binning_params(wildcards)["radius_px"]
+
+
 def get_spectral_channels(wildcards):
     """The spectral_channels calibration file, when configured (else the equal-R fallback channels)."""
     path = config["spectra"]["channels"]
@@ -159,6 +164,11 @@ def get_final_outputs():
                 f"{base}/difference.fits",
                 f"{base}/catalog.ecsv",
                 f"{base}/difference.png",
+                f"{base}/overlap.png",
+                f"{base}/significance.png",
+                f"{base}/explore.html",
                 f"{base}/spectra.ecsv",
             ]
+            if config["firefly"]["url"]:  # optional push to a Firefly viewer
+                outputs.append(f"{base}/firefly.json")
     return outputs

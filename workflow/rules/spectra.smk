@@ -38,7 +38,14 @@ rule measure_spectra:
         channels=get_spectral_channels,
         truth=get_truth_catalog,
     output:
-        sources=directory("results/{target}/{pair}/sources"),
+        sources=report(
+            directory("results/{target}/{pair}/sources"),
+            patterns=["{source}/spectrum.png"],
+            caption="../report/spectrum.rst",
+            category="{target}",
+            subcategory="{pair}",
+            labels={"figure": "4 spectrum", "source": "{source}"},
+        ),
         summary="results/{target}/{pair}/spectra.ecsv",
     log:
         "logs/measure_spectra/{target}/{pair}.log",

@@ -1,4 +1,4 @@
-"""Static figures: difference image with detections, and spectra."""
+"""Static figures (PNG): the pair images and their overlap, the difference and its S/N with detections, spectra."""
 
 import matplotlib
 
@@ -6,11 +6,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.visualization import ZScaleInterval  # noqa: E402
-from matplotlib.patches import Ellipse  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.patches import Ellipse, Patch  # noqa: E402
 
-__all__ = ["plot_difference", "plot_spectrum", "DETECTOR_COLOURS"]
+__all__ = [
+    "plot_difference",
+    "plot_overlap",
+    "plot_significance",
+    "plot_spectrum",
+    "draw_ellipses",
+    "DETECTOR_COLOURS",
+    "ELLIPSE_SCALE",
+]
 
 DETECTOR_COLOURS = {1: "#4b0082", 2: "#1f77b4", 3: "#17becf", 4: "#2ca02c", 5: "#ff7f0e", 6: "#d62728"}
+ELLIPSE_SCALE = 3.0  # ellipses are drawn at 3 A x 3 B (semi-axes), SExtractor's usual Kron-like display size
+_SELECTED = "#e4007c"  # magenta: visible on both the RdBu difference and the grey S/N map
 
 
 def _zscale(image):
@@ -20,11 +31,78 @@ def _zscale(image):
     return ZScaleInterval().get_limits(finite)
 
 
-def plot_difference(diff, wcs, catalog, selected_ids, title, path, *, image_a=None, image_b=None, labels=("A", "B")):
-    """Write a PNG: the two detector images and the difference with SExtractor ellipses (selected in red).
+def _symmetric_limit(image, percentile=99.5):
+    """Half-range of a diverging scale: the ``percentile`` of |image| over finite pixels (1 if there are none)."""
+    finite = np.abs(np.asarray(image, float))[np.isfinite(image)]
+    lim = float(np.percentile(finite, percentile)) if finite.size else 1.0
+    return lim if lim > 0 else 1.0
 
-    Ellipses use A_IMAGE, B_IMAGE and THETA_IMAGE (degrees, counter-clockwise from +x), drawn at 3 A × 3 B in
-    pixel coordinates with the origin at the bottom. Returns the number of ellipses drawn on the difference.
+
+def _label_axes(ax, title):
+    ax.set_title(title, fontsize=9)
+    ax.coords[0].set_axislabel("RA")
+    ax.coords[1].set_axislabel("Dec")
+
+
+def draw_ellipses(ax, catalog, selected_ids=(), *, scale=ELLIPSE_SCALE, label="all"):
+    """Draw SExtractor ellipses on image axes whose data coordinates are 0-based pixels.
+
+    Parameters
+    ----------
+    ax : `~matplotlib.axes.Axes`
+        Axes showing an image with ``origin="lower"`` (a `~astropy.visualization.wcsaxes.WCSAxes` is fine: patches
+        are placed in pixel coordinates).
+    catalog : `~astropy.table.Table`
+        Needs ``id``, ``XWIN_IMAGE``, ``YWIN_IMAGE`` (1-based, SExtractor's convention), ``A_IMAGE``, ``B_IMAGE``
+        (pixels) and ``THETA_IMAGE`` (degrees counter-clockwise from +x, -90...90).
+    selected_ids : collection of int
+        Catalogue ids drawn thicker, in magenta, with bold labels.
+    scale : float
+        Semi-axes drawn are ``scale * A`` and ``scale * B``.
+    label : {'all', 'selected', 'none'}
+        Which ellipses get their id written next to them.
+
+    Returns
+    -------
+    list of `~matplotlib.patches.Ellipse`
+        One per catalogue row, in catalogue order. ``angle`` is THETA_IMAGE in degrees: matplotlib measures it
+        counter-clockwise from +x, like SExtractor, on an image drawn with its origin at the bottom.
+    """
+    if label not in ("all", "selected", "none"):
+        raise ValueError(f"label must be 'all', 'selected' or 'none', got {label!r}")
+    selected_ids = {int(i) for i in selected_ids}
+    patches = []
+    for row in catalog:
+        chosen = int(row["id"]) in selected_ids
+        x, y = float(row["XWIN_IMAGE"]) - 1, float(row["YWIN_IMAGE"]) - 1
+        a, b = float(row["A_IMAGE"]), float(row["B_IMAGE"])
+        ell = Ellipse((x, y), 2 * scale * a, 2 * scale * b, angle=float(row["THETA_IMAGE"]), fill=False,
+                      lw=1.8 if chosen else 0.8, edgecolor=_SELECTED if chosen else "black", zorder=3)
+        ax.add_patch(ell)
+        patches.append(ell)
+        if label == "all" or (label == "selected" and chosen):
+            ax.annotate(str(int(row["id"])), (x + scale * a * 0.75, y + scale * a * 0.75), color=_SELECTED if chosen
+                        else "black", fontsize=8 if chosen else 6.5, fontweight="bold" if chosen else "normal",
+                        zorder=4, annotation_clip=True)
+    return patches
+
+
+def _save(fig, path, dpi):
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.15)
+    plt.close(fig)
+
+
+def plot_difference(diff, wcs, catalog, selected_ids, title, path, *, image_a=None, image_b=None, labels=("A", "B"),
+                    dpi=110):
+    """Write a PNG: the two detector images (zscale) and the difference with SExtractor ellipses and ids.
+
+    Ellipses follow `draw_ellipses` (selected sources in magenta). The difference uses a symmetric diverging
+    scale at the 99.5th percentile of |difference|.
+
+    Returns
+    -------
+    int
+        The number of ellipses drawn on the difference.
     """
     panels = [(image_a, labels[0]), (image_b, labels[1])] if image_a is not None and image_b is not None else []
     panels.append((diff, f"{labels[0]} − {labels[1]}"))
@@ -33,69 +111,179 @@ def plot_difference(diff, wcs, catalog, selected_ids, title, path, *, image_a=No
     for k, (img, label) in enumerate(panels, start=1):
         ax = fig.add_subplot(1, len(panels), k, projection=wcs)
         if k == len(panels):
-            lim = np.nanpercentile(np.abs(img), 99.5) if np.isfinite(img).any() else 1.0
+            lim = _symmetric_limit(img)
             im = ax.imshow(img, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim)
-            for row in catalog:
-                chosen = int(row["id"]) in selected_ids
-                ell = Ellipse(
-                    (row["XWIN_IMAGE"] - 1, row["YWIN_IMAGE"] - 1), 6 * row["A_IMAGE"], 6 * row["B_IMAGE"],
-                    angle=float(row["THETA_IMAGE"]), fill=False, lw=1.6 if chosen else 0.8,
-                    edgecolor="red" if chosen else "black",
-                )
-                ax.add_patch(ell)
-                drawn += 1
-                if chosen:
-                    ax.annotate(str(int(row["id"])), (row["XWIN_IMAGE"] + 2, row["YWIN_IMAGE"] + 2), color="red",
-                                fontsize=8)
+            drawn = len(draw_ellipses(ax, catalog, selected_ids))
         else:
             vmin, vmax = _zscale(img)
             im = ax.imshow(img, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax)
-        ax.set_title(label, fontsize=9)
-        ax.coords[0].set_axislabel("RA")
-        ax.coords[1].set_axislabel("Dec")
+        _label_axes(ax, label)
         fig.colorbar(im, ax=ax, shrink=0.75, label="µJy / pixel")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi)
     return drawn
 
 
-def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None):
-    """Write a PNG of a spectrum: flux (µJy) against wavelength, coloured by detector, flagged points hollow.
+# MASK bits of difference.fits (see spherex_sdt.tasks.make_difference)
+_MASK_CLASSES = (  # (value shown, label, colour)
+    (0, "good in both", "#f0f0f0"),
+    (1, "bad in A", "#fdae61"),
+    (2, "bad in B", "#abd9e9"),
+    (3, "bad in both", "#7b3294"),
+    (4, "A does not cover", "#404040"),
+)
 
-    ``binned`` (from `spherex_sdt.spectra.bin_spectrum`) is drawn on top as black squares; ``truth`` is an optional
-    ``(wavelength_um, flux_ujy)`` curve drawn for simulated sources.
-    Returns the number of points plotted.
+
+def _mask_classes(mask):
+    mask = np.asarray(mask, int)
+    out = np.where(mask & 4, 4, mask & 3)
+    return out
+
+
+def plot_overlap(image_a, image_b, mask, wcs, title, path, *, labels=("A", "B"), dpi=110):
+    """Write a PNG: A reprojected onto B's grid, B, and their overlap (which pixels each image makes usable).
+
+    Parameters
+    ----------
+    image_a, image_b : 2D ndarray
+        The pair on B's pixel grid (µJy per pixel); shown with zscale limits.
+    mask : 2D int ndarray
+        The difference's MASK (1 bad in A, 2 bad in B, 4 A does not cover).
+    wcs : `~astropy.wcs.WCS`
+        B's celestial WCS.
+
+    Returns
+    -------
+    dict
+        Fraction of pixels in each overlap class, keyed by its label.
     """
-    sel = np.isclose(np.asarray(spectrum["radius"], float), radius)
-    spec = spectrum[sel]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    classes = _mask_classes(mask)
+    fig = plt.figure(figsize=(15, 5.2))
+    for k, (img, label) in enumerate(((image_a, f"{labels[0]} reprojected onto {labels[1]}"),
+                                      (image_b, labels[1])), start=1):
+        ax = fig.add_subplot(1, 3, k, projection=wcs)
+        vmin, vmax = _zscale(img)
+        im = ax.imshow(img, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax)
+        ax.contour(classes == 4, levels=[0.5], colors="white", linewidths=0.8)
+        _label_axes(ax, label)
+        fig.colorbar(im, ax=ax, shrink=0.75, label="µJy / pixel")
+    ax = fig.add_subplot(1, 3, 3, projection=wcs)
+    cmap = ListedColormap([c for _, _, c in _MASK_CLASSES])
+    ax.imshow(classes, origin="lower", cmap=cmap, vmin=-0.5, vmax=len(_MASK_CLASSES) - 0.5, interpolation="nearest")
+    fractions = {lab: float(np.mean(classes == v)) for v, lab, _ in _MASK_CLASSES}
+    ax.legend(handles=[Patch(facecolor=c, edgecolor="0.5", label=f"{lab} ({100 * fractions[lab]:.1f} %)")
+                       for _, lab, c in _MASK_CLASSES], fontsize=7, loc="upper right", framealpha=0.85)
+    _label_axes(ax, f"overlap: {100 * fractions['good in both']:.1f} % of pixels usable")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    return fractions
+
+
+def plot_significance(diff, snr, mask, wcs, catalog, selected_ids, title, path, *, labels=("A", "B"), dpi=110):
+    """Write a PNG: the difference and its S/N image, masked pixels hatched grey, detections with ids on both.
+
+    Returns
+    -------
+    int
+        The number of ellipses drawn on each panel.
+    """
+    bad = np.asarray(mask, int) != 0
+    overlay = np.ma.masked_where(~bad, np.ones(bad.shape))
+    fig = plt.figure(figsize=(11, 5.4))
+    drawn = 0
+    lim_snr = max(5.0, _symmetric_limit(snr, 99.0))
+    for k, (img, label, lim, unit) in enumerate((
+            (diff, f"{labels[0]} − {labels[1]}", _symmetric_limit(diff), "µJy / pixel"),
+            (snr, "S/N per pixel (difference / √variance)", lim_snr, "σ")), start=1):
+        ax = fig.add_subplot(1, 2, k, projection=wcs)
+        im = ax.imshow(img, origin="lower", cmap="RdBu_r" if k == 1 else "PuOr_r", vmin=-lim, vmax=lim)
+        ax.imshow(overlay, origin="lower", cmap=ListedColormap(["0.55"]), alpha=0.8, interpolation="nearest")
+        drawn = len(draw_ellipses(ax, catalog, selected_ids))
+        _label_axes(ax, label)
+        fig.colorbar(im, ax=ax, shrink=0.75, label=unit)
+    n_sel = sum(int(i) in {int(s) for s in selected_ids} for i in catalog["id"]) if len(catalog) else 0
+    fig.suptitle(f"{title}\n{len(catalog)} detections (ellipses 3A × 3B, THETA from +x), {n_sel} selected "
+                 f"(magenta); grey: masked ({100 * bad.mean():.1f} %)", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    return drawn
+
+
+def _spectrum_rows(spectrum, radius):
+    spec = spectrum[np.isclose(np.asarray(spectrum["radius"], float), radius)] if len(spectrum) else spectrum
+    det = np.asarray(spec["detector"], int)
+    return spec, det
+
+
+def _errorbars_by_detector(ax, spec, det, value, error, *, keep=None):
+    """Points coloured by detector, hollow where the quality flag is set; returns the number plotted.
+
+    ``keep`` (bool array) limits the points drawn; non-finite values are never drawn.
+    """
     n = 0
-    for det in sorted(set(int(d) for d in spec["detector"])):
-        rows = spec[np.asarray(spec["detector"]) == det]
-        lam = np.asarray(rows["wavelength"], float)
-        flux = np.asarray(rows["flux"], float)
-        err = np.asarray(rows["flux_err"], float)
-        flagged = np.asarray(rows["quality"]) != 0
-        colour = DETECTOR_COLOURS.get(det, "k")
+    lam = np.asarray(spec["wavelength"], float)
+    val, err = np.asarray(spec[value], float), np.asarray(spec[error], float)
+    flagged = np.asarray(spec["quality"]) != 0
+    ok = np.isfinite(val) if keep is None else np.isfinite(val) & keep
+    for d in sorted(set(det.tolist())):
+        colour = DETECTOR_COLOURS.get(d, "k")
         for mask, face in ((~flagged, colour), (flagged, "none")):
-            if mask.any():
-                ax.errorbar(lam[mask], flux[mask], yerr=err[mask], fmt="o", ms=4, color=colour, mfc=face,
-                            label=f"D{det}" if face != "none" else None, elinewidth=0.8)
-                n += int(mask.sum())
+            sel = (det == d) & mask & ok
+            if sel.any():
+                ax.errorbar(lam[sel], val[sel], yerr=err[sel], fmt="o", ms=4, color=colour, mfc=face,
+                            label=f"D{d}" if face != "none" else None, elinewidth=0.8)
+                n += int(sel.sum())
+    return n
+
+
+def _ab(flux):
+    flux = np.asarray(flux, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(flux > 0, 23.9 - 2.5 * np.log10(flux), np.nan)
+
+
+def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, min_snr_mag=1.0, dpi=110):
+    """Write a PNG of a spectrum at one aperture radius: flux density (µJy) and AB magnitude against wavelength.
+
+    Points are coloured by detector (`DETECTOR_COLOURS`), hollow where the measurement's quality flag is set.
+    The flux panel draws every point, negative fluxes included; the magnitude panel only those with
+    flux > ``min_snr_mag`` × error (a magnitude of a flux consistent with zero is meaningless). ``binned`` (from
+    `spherex_sdt.spectra.bin_spectrum`) is drawn on top as black squares; ``truth`` is an optional
+    ``(wavelength_um, flux_ujy)`` curve drawn for simulated sources.
+
+    Returns
+    -------
+    int
+        The number of points plotted in the flux panel.
+    """
+    spec, det = _spectrum_rows(spectrum, radius)
+    fig, (ax, axm) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    n = _errorbars_by_detector(ax, spec, det, "flux", "flux_err")
+    flux, flux_err = np.asarray(spec["flux"], float), np.asarray(spec["flux_err"], float)
+    _errorbars_by_detector(axm, spec, det, "ab_mag", "ab_mag_err", keep=flux > min_snr_mag * flux_err)
     if binned is not None and len(binned):
-        ax.errorbar(np.asarray(binned["wavelength_mean"], float), np.asarray(binned["flux"], float),
-                    yerr=np.asarray(binned["flux_err"], float), fmt="s", ms=5, color="k", mfc="none", lw=1,
-                    label="binned (102 channels)", zorder=5)
+        lam_b = np.asarray(binned["wavelength_mean"], float)
+        f_b, e_b = np.asarray(binned["flux"], float), np.asarray(binned["flux_err"], float)
+        ax.errorbar(lam_b, f_b, yerr=e_b, fmt="s", ms=5, color="k", mfc="none", lw=1,
+                    label="binned (standard channels)", zorder=5)
+        sig = f_b > min_snr_mag * e_b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            axm.errorbar(lam_b[sig], _ab(f_b[sig]), yerr=1.0857 * e_b[sig] / f_b[sig], fmt="s", ms=5, color="k",
+                         mfc="none", lw=1, zorder=5)
     if truth is not None:
         ax.plot(truth[0], truth[1], "k-", lw=1, alpha=0.6, label="injected SED")
+        axm.plot(truth[0], _ab(truth[1]), "k-", lw=1, alpha=0.6)
     ax.axhline(0, color="0.7", lw=0.6)
-    ax.set_xlabel("wavelength (µm)")
     ax.set_ylabel("flux density (µJy)")
     ax.set_title(f"{title} — r = {radius:g} px; hollow: quality flag set", fontsize=9)
     ax.legend(fontsize=8, ncol=4)
+    axm.invert_yaxis()
+    axm.set_ylabel(f"AB magnitude (S/N > {min_snr_mag:g})")
+    axm.set_xlabel("wavelength (µm)")
+    for a in (ax, axm):
+        a.grid(alpha=0.25, lw=0.5)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi)
     return n

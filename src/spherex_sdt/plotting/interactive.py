@@ -1,0 +1,282 @@
+"""A standalone interactive HTML page per target and pair (bokeh, resources inline: no network, no server)."""
+
+import numpy as np
+
+__all__ = ["explore_page", "catalog_source_data", "spectrum_source_data"]
+
+_SPECTRUM_JS = """
+const ids = new Set(cat.selected.indices.map((i) => Number(cat.data.id[i])));
+for (const [full, shown] of pairs) {
+    const out = {};
+    const keys = Object.keys(full.data);
+    for (const k of keys) out[k] = [];
+    const col = full.data.id;
+    for (let i = 0; i < col.length; i++) {
+        if (ids.has(Number(col[i]))) {
+            for (const k of keys) out[k].push(full.data[k][i]);
+        }
+    }
+    shown.data = out;
+}
+const names = [];
+const missing = [];
+for (const i of cat.selected.indices) {
+    (cat.data.has_spectrum[i] ? names : missing).push(String(cat.data.id[i]));
+}
+let text = names.length ? "Spectra of source(s) " + names.join(", ") : "Select sources with spectra (bold rows).";
+if (missing.length) text += " &mdash; no spectrum measured for " + missing.join(", ");
+info.text = text;
+"""
+
+
+def catalog_source_data(catalog, selected, *, scale=3.0):
+    """Columns for the catalogue `~bokeh.models.ColumnDataSource`: one row per detection.
+
+    Parameters
+    ----------
+    catalog : `~astropy.table.Table`
+        Difference catalogue (``id``, ``ra``, ``dec``, ``XWIN_IMAGE``, ``YWIN_IMAGE``, ``A_IMAGE``, ``B_IMAGE``,
+        ``THETA_IMAGE``, ``FLUX_AUTO``, ``FLUXERR_AUTO``, ``sign``; ``colour_ab`` if present).
+    selected : dict
+        Catalogue id -> source name (``selected.ecsv``) of the sources measured for spectra.
+    scale : float
+        Ellipse semi-axes are ``scale * A`` and ``scale * B``.
+
+    Returns
+    -------
+    dict of str to list or ndarray
+        ``angle`` is THETA_IMAGE in radians (bokeh's unit, counter-clockwise from +x like SExtractor).
+    """
+    n = len(catalog)
+
+    def col(name, default=np.nan):
+        return np.asarray(catalog[name], float) if name in catalog.colnames else np.full(n, default)
+
+    ids = np.asarray(catalog["id"], int) if n else np.zeros(0, int)
+    flux, err = col("FLUX_AUTO"), col("FLUXERR_AUTO")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where(err > 0, np.abs(flux) / err, np.nan)
+    return {
+        "id": ids.tolist(),
+        "source": [selected.get(int(i), "") for i in ids],
+        "ra": col("ra"), "dec": col("dec"),
+        "x": col("XWIN_IMAGE") - 1, "y": col("YWIN_IMAGE") - 1,
+        "width": 2 * scale * col("A_IMAGE"), "height": 2 * scale * col("B_IMAGE"),
+        "angle": np.deg2rad(col("THETA_IMAGE")), "theta_deg": col("THETA_IMAGE"),
+        "flux": flux, "flux_err": err, "snr": snr,
+        "sign": (np.asarray(catalog["sign"], int) if n else np.zeros(0, int)).tolist(),
+        "colour_ab": col("colour_ab"),
+        "has_spectrum": [int(i) in selected for i in ids],
+        "line_colour": ["#e4007c" if int(i) in selected else "black" for i in ids],
+        "label_y": col("YWIN_IMAGE") - 1 + scale * col("A_IMAGE") * 0.8,
+    }
+
+
+def spectrum_source_data(spectra, radius, *, detector_colours):
+    """Columns of every measured spectrum point at one radius, keyed by catalogue id (for filtering in the page).
+
+    Parameters
+    ----------
+    spectra : dict
+        Catalogue id -> spectrum `~astropy.table.Table` (``spherex_sdt.spectra.spectrum_table``).
+    radius : float
+        Aperture radius (pixels) to show.
+    detector_colours : dict
+        Detector number -> colour.
+
+    Returns
+    -------
+    dict of str to list
+        ``fill`` is white for points whose quality flag is set; ``mag`` is NaN where flux <= its error.
+    """
+    out = {k: [] for k in ("id", "wavelength", "flux", "lo", "hi", "mag", "mag_lo", "mag_hi", "detector", "colour",
+                           "fill", "quality", "obs_id")}
+    for cid, spec in spectra.items():
+        if len(spec) == 0:
+            continue
+        rows = spec[np.isclose(np.asarray(spec["radius"], float), radius)]
+        flux, err = np.asarray(rows["flux"], float), np.asarray(rows["flux_err"], float)
+        mag, mag_err = np.asarray(rows["ab_mag"], float), np.asarray(rows["ab_mag_err"], float)
+        mag = np.where(flux > err, mag, np.nan)  # no magnitude for fluxes consistent with zero (S/N <= 1)
+        det = np.asarray(rows["detector"], int)
+        quality = np.asarray(rows["quality"], int)
+        colours = [detector_colours.get(int(d), "black") for d in det]
+        out["id"] += [int(cid)] * len(rows)
+        out["wavelength"] += np.asarray(rows["wavelength"], float).tolist()
+        out["flux"] += flux.tolist()
+        out["lo"] += (flux - err).tolist()
+        out["hi"] += (flux + err).tolist()
+        out["mag"] += mag.tolist()
+        out["mag_lo"] += (mag - mag_err).tolist()
+        out["mag_hi"] += (mag + mag_err).tolist()
+        out["detector"] += [f"D{d}" for d in det]
+        out["colour"] += colours
+        out["fill"] += [c if q == 0 else "white" for c, q in zip(colours, quality)]
+        out["quality"] += quality.tolist()
+        out["obs_id"] += [str(o) for o in rows["obs_id"]]
+    # JSON has no NaN: bokeh serialises float columns as typed arrays only when they are numpy arrays
+    return {k: (np.asarray(v, float) if k in ("wavelength", "flux", "lo", "hi", "mag", "mag_lo", "mag_hi") else v)
+            for k, v in out.items()}
+
+
+def _binned_source_data(binned):
+    out = {k: [] for k in ("id", "wavelength", "flux", "lo", "hi", "mag", "n")}
+    for cid, table in binned.items():
+        if table is None or len(table) == 0:
+            continue
+        flux, err = np.asarray(table["flux"], float), np.asarray(table["flux_err"], float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mag = np.where(flux > err, 23.9 - 2.5 * np.log10(flux), np.nan)
+        out["id"] += [int(cid)] * len(table)
+        out["wavelength"] += np.asarray(table["wavelength_mean"], float).tolist()
+        out["flux"] += flux.tolist()
+        out["lo"] += (flux - err).tolist()
+        out["hi"] += (flux + err).tolist()
+        out["mag"] += mag.tolist()
+        out["n"] += np.asarray(table["n"], int).tolist()
+    return {k: (np.asarray(v, float) if k not in ("id", "n") else v) for k, v in out.items()}
+
+
+def _subset(data, ids):
+    """The rows of a column dict whose ``id`` is in ``ids`` (numpy columns stay numpy)."""
+    keep = np.isin(np.asarray(data["id"], int), list(ids)) if len(data["id"]) else np.zeros(0, bool)
+    return {k: (v[keep] if isinstance(v, np.ndarray) else [x for x, ok in zip(v, keep) if ok]) for k, v in data.items()}
+
+
+def _image_figure(diff, title, catalog_source, *, height=560):
+    from bokeh.models import ColorBar, HoverTool, LinearColorMapper, TapTool
+    from bokeh.palettes import RdBu11
+    from bokeh.plotting import figure
+
+    ny, nx = diff.shape
+    finite = np.abs(diff[np.isfinite(diff)])
+    lim = float(np.percentile(finite, 99.5)) if finite.size else 1.0
+    mapper = LinearColorMapper(palette=list(RdBu11), low=-lim, high=lim, nan_color="#bdbdbd")
+    fig = figure(title=title, width=int(height * nx / ny) + 90, height=height, x_range=(-0.5, nx - 0.5),
+                 y_range=(-0.5, ny - 0.5), match_aspect=True, tools="pan,wheel_zoom,box_zoom,reset,save",
+                 x_axis_label="x (pixel, B's grid)", y_axis_label="y (pixel)")
+    fig.image(image=[np.asarray(diff, float)], x=-0.5, y=-0.5, dw=nx, dh=ny, color_mapper=mapper)
+    fig.add_layout(ColorBar(color_mapper=mapper, title="µJy/px", width=10), "right")
+    fig.ellipse(x="x", y="y", width="width", height="height", angle="angle", source=catalog_source,
+                fill_color=None, line_color="line_colour", line_width=1.5, selection_line_color="#ffd700",
+                selection_line_width=3.5, nonselection_line_alpha=0.6, nonselection_fill_color=None)
+    markers = fig.scatter(x="x", y="y", source=catalog_source, size=14, marker="circle", fill_alpha=0.0,
+                          line_alpha=0.0, selection_fill_alpha=0.0, selection_line_alpha=0.0,
+                          nonselection_fill_alpha=0.0, nonselection_line_alpha=0.0)
+    fig.text(x="x", y="label_y", text="id", source=catalog_source, text_font_size="9pt", text_color="line_colour",
+             x_offset=4, text_baseline="bottom", nonselection_text_alpha=0.6)
+    fig.add_tools(HoverTool(renderers=[markers], tooltips=[
+        ("id", "@id"), ("spectrum", "@source"), ("RA, Dec", "@ra{0.00000}, @dec{0.00000}"),
+        ("FLUX_AUTO", "@flux{0.0} ± @flux_err{0.0} µJy"), ("S/N", "@snr{0.0}"), ("sign", "@sign"),
+        ("m_A − m_B", "@colour_ab{0.00}"), ("THETA", "@theta_deg{0.0}°")]))
+    fig.add_tools(TapTool(renderers=[markers], behavior="select"))
+    return fig
+
+
+def _spectrum_figures(spec_shown, binned_shown, *, width=620):
+    from bokeh.models import DataRange1d, HoverTool
+    from bokeh.plotting import figure
+
+    hover = [("source", "@id"), ("λ", "@wavelength{0.000} µm"), ("detector", "@detector"), ("obs", "@obs_id"),
+             ("quality", "@quality")]
+    flux = figure(title="Flux density (hollow: quality flag set; squares: binned)", width=width, height=300,
+                  x_axis_label="wavelength (µm)", y_axis_label="µJy", tools="pan,wheel_zoom,box_zoom,reset,save")
+    flux.segment(x0="wavelength", y0="lo", x1="wavelength", y1="hi", source=spec_shown, line_color="colour")
+    points = flux.scatter(x="wavelength", y="flux", source=spec_shown, size=6, line_color="colour",
+                          fill_color="fill")
+    flux.segment(x0="wavelength", y0="lo", x1="wavelength", y1="hi", source=binned_shown, line_color="black")
+    flux.scatter(x="wavelength", y="flux", source=binned_shown, size=8, marker="square", line_color="black",
+                 fill_color=None, line_width=1.5)
+    flux.add_tools(HoverTool(renderers=[points], tooltips=hover + [("flux", "@flux{0.0} µJy")]))
+    mag = figure(title="AB magnitude (S/N > 1)", width=width, height=260, x_range=flux.x_range,
+                 y_range=DataRange1d(flipped=True), x_axis_label="wavelength (µm)", y_axis_label="AB mag",
+                 tools="pan,wheel_zoom,box_zoom,reset,save")
+    mag.segment(x0="wavelength", y0="mag_lo", x1="wavelength", y1="mag_hi", source=spec_shown, line_color="colour")
+    mpoints = mag.scatter(x="wavelength", y="mag", source=spec_shown, size=6, line_color="colour", fill_color="fill")
+    mag.scatter(x="wavelength", y="mag", source=binned_shown, size=8, marker="square", line_color="black",
+                fill_color=None, line_width=1.5)
+    mag.add_tools(HoverTool(renderers=[mpoints], tooltips=hover + [("AB", "@mag{0.00}")]))
+    return flux, mag
+
+
+def _table(catalog_source):
+    from bokeh.models import DataTable, NumberFormatter, TableColumn
+
+    def num(fmt):
+        return NumberFormatter(format=fmt, nan_format="—")
+
+    columns = [
+        TableColumn(field="id", title="id", width=40), TableColumn(field="source", title="spectrum", width=80),
+        TableColumn(field="ra", title="RA (deg)", formatter=num("0.00000")),
+        TableColumn(field="dec", title="Dec (deg)", formatter=num("0.00000")),
+        TableColumn(field="flux", title="FLUX_AUTO (µJy)", formatter=num("0.0")),
+        TableColumn(field="flux_err", title="error (µJy)", formatter=num("0.0")),
+        TableColumn(field="snr", title="S/N", formatter=num("0.0")), TableColumn(field="sign", title="sign"),
+        TableColumn(field="colour_ab", title="m_A − m_B", formatter=num("0.00")),
+    ]
+    return DataTable(source=catalog_source, columns=columns, width=1000, height=260, selectable=True,
+                     sortable=True, reorderable=False, index_position=None)
+
+
+def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, title, detector_colours):
+    """Write a standalone HTML page: difference image with hoverable sources, a linked table and spectra.
+
+    Selecting a table row (or clicking a source, shift for several) highlights its ellipse and shows the
+    spectra of the selected sources that have one. All JavaScript and CSS are inline (`bokeh.resources.INLINE`),
+    so the file opens offline, from disk, with no server.
+
+    Parameters
+    ----------
+    diff : 2D ndarray
+        Difference image (µJy per pixel), 0-based pixels with the origin at the bottom.
+    catalog : `~astropy.table.Table`
+        Difference catalogue (see `catalog_source_data`).
+    selected : dict
+        Catalogue id -> source name for the sources with spectra.
+    spectra, binned : dict
+        Catalogue id -> spectrum table, and -> binned spectrum table (or None).
+    radius : float
+        Aperture radius (pixels) of the spectra shown.
+    path : path-like
+        Output HTML file (written as given; callers write atomically).
+    title : str
+        Page title.
+    detector_colours : dict
+        Detector number -> colour of its spectrum points.
+
+    Returns
+    -------
+    dict
+        ``n_sources`` (catalogue rows), ``n_spectra`` (sources with spectra) and ``n_points`` (spectrum points).
+    """
+    from bokeh.embed import file_html
+    from bokeh.layouts import column, row
+    from bokeh.models import ColumnDataSource, CustomJS, Div
+    from bokeh.resources import INLINE
+
+    cat = ColumnDataSource(catalog_source_data(catalog, selected), name="catalog")
+    spec_data = spectrum_source_data(spectra, radius, detector_colours=detector_colours)
+    binned_data = _binned_source_data(binned)
+    spec_all, binned_all = ColumnDataSource(spec_data), ColumnDataSource(binned_data)
+    # start with the first source that has a spectrum selected (several overlaid are hard to tell apart)
+    initial = [k for k, i in enumerate(cat.data["id"]) if i in selected][:1]
+    cat.selected.indices = initial
+    chosen = {cat.data["id"][k] for k in initial}
+    spec_shown = ColumnDataSource(_subset(spec_data, chosen), name="spectrum_shown")
+    binned_shown = ColumnDataSource(_subset(binned_data, chosen))
+    info = Div(text="Spectra of source(s) " + ", ".join(str(i) for i in sorted(chosen)) if chosen
+               else "No source was measured for spectra.")
+    cat.selected.js_on_change("indices", CustomJS(
+        args={"cat": cat, "pairs": [[spec_all, spec_shown], [binned_all, binned_shown]], "info": info},
+        code=_SPECTRUM_JS))
+    image = _image_figure(np.asarray(diff, float), "Difference image: hover a source, click or select rows", cat)
+    flux, mag = _spectrum_figures(spec_shown, binned_shown)
+    colours = " ".join(f'<span style="color:{c}">&#9679; D{d}</span>' for d, c in sorted(detector_colours.items()))
+    header = Div(text=f"<h2 style='margin:4px 0'>{title}</h2><p style='margin:2px 0'>{len(catalog)} detections; "
+                      f"magenta: measured for spectra; gold: selected in the table. Ellipses 3A × 3B at THETA. "
+                      f"Spectra at r = {radius:g} px, {colours}.</p>", width=1200)
+    layout = column(header, row(image, column(info, flux, mag)), _table(cat))
+    html = file_html(layout, resources=INLINE, title=title)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(html)
+    return {"n_sources": len(catalog), "n_spectra": len(selected), "n_points": len(spec_data["id"])}

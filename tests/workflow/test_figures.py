@@ -1,0 +1,109 @@
+"""Figures, the interactive page, the Snakemake report and the VOTable of the small simulated run (`run` fixture)."""
+
+import re
+
+import numpy as np
+import pytest
+from astropy.io import votable
+from astropy.table import Table
+
+from spherex_sdt import tasks
+
+from ..browser import page_errors, pixel_std, render
+from .helpers import job_counts, snakemake
+
+pytestmark = pytest.mark.slow
+
+PAIR_FIGURES = ("difference.png", "overlap.png", "significance.png")
+
+
+def _base(run):
+    return run[0] / "results" / "field-1" / "D2-D4"
+
+
+@pytest.mark.parametrize("name", PAIR_FIGURES)
+def test_pair_figures_are_not_blank(run, name):
+    path = _base(run) / name
+    assert path.stat().st_size > 30_000
+    assert pixel_std(path) > 0.08  # a white page with axes only is ~0.05
+
+
+def test_spectrum_figures_are_not_blank(run):
+    base = _base(run)
+    sources = list(Table.read(base / "selected.ecsv")["source"])
+    assert len(sources) == 2
+    for source in sources:
+        path = base / "sources" / source / "spectrum.png"
+        assert path.stat().st_size > 30_000 and pixel_std(path) > 0.05
+
+
+def test_one_ellipse_per_detection(run, tmp_path):
+    """Re-drawing the run's figures draws exactly one ellipse per catalogue row, on the difference and on S/N."""
+    base = _base(run)
+    catalog = Table.read(base / "catalog.ecsv")
+    outputs = {k: tmp_path / f"{k}.png" for k in ("difference", "overlap", "significance")}
+    drawn = tasks.plot_difference(base / "difference.fits", base / "catalog.ecsv", base / "selected.ecsv", outputs)
+    assert drawn["difference"] == drawn["significance"] == len(catalog) > 3
+    assert sum(drawn["overlap"].values()) == pytest.approx(1.0) and drawn["overlap"]["good in both"] > 0.5
+
+
+def test_votable_opens_in_viewers(run):
+    """catalog.xml declares ra/dec as the main position, with units, and flux/shape UCDs (TOPCAT, Firefly)."""
+    base = _base(run)
+    for name in ("catalog.xml", "catalog_A.xml", "catalog_B.xml"):
+        table = votable.parse(base / name).get_first_table()
+        fields = {f.name: f for f in table.fields}
+        assert fields["ra"].ucd == "pos.eq.ra;meta.main" and str(fields["ra"].unit) == "deg"
+        assert fields["dec"].ucd == "pos.eq.dec;meta.main" and str(fields["dec"].unit) == "deg"
+        assert fields["id"].ucd == "meta.id;meta.main"
+        assert fields["FLUX_AUTO"].ucd == "phot.flux.density" and str(fields["FLUX_AUTO"].unit) == "uJy"
+        assert fields["FLUXERR_AUTO"].ucd == "stat.error;phot.flux.density"
+        assert fields["THETA_IMAGE"].ucd == "pos.posAng;instr.det" and str(fields["THETA_IMAGE"].unit) == "deg"
+        assert sum(f.ucd is not None for f in table.fields) >= 15
+        assert len(table.array) == len(Table.read(base / name.replace(".xml", ".ecsv")))
+    fields = {f.name: f for f in votable.parse(base / "catalog.xml").get_first_table().fields}
+    assert fields["colour_ab"].ucd == "phot.color" and fields["sign"].ucd == "meta.code"
+
+
+def test_explore_page_renders_offline(run, tmp_path):
+    base = _base(run)
+    page = base / "explore.html"
+    html = page.read_text()
+    assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']?(https?:)?//", html), "page loads remote resources"
+    catalog = Table.read(base / "catalog.ecsv")
+    assert f"{len(catalog)} detections" in html
+    messages, _ = render(page, tmp_path / "explore.png", tmp_path / "profile", size=(1500, 1100))
+    assert not page_errors(messages), messages
+    assert any("document idle" in m for m in messages), messages  # bokeh rendered the document
+    assert pixel_std(tmp_path / "explore.png") > 0.08
+
+
+def test_snakemake_report(run, tmp_path):
+    workdir, _ = run
+    report = tmp_path / "report.html"
+    result = snakemake(workdir, "--report", str(report))
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "NETWORK ATTEMPT" not in result.stderr
+    text = report.read_text()
+    assert report.stat().st_size > 1_000_000
+    for name in (*PAIR_FIGURES, "spectrum.png", "explore.html"):
+        assert name in text, name
+    messages, stderr = render(report, tmp_path / "report.png", tmp_path / "profile", size=(1400, 1000))
+    assert not page_errors(messages), messages
+    assert pixel_std(tmp_path / "report.png") > 0.05
+
+
+def test_firefly_push_is_off_by_default(run):
+    counts = job_counts(run[1].stdout + run[1].stderr)
+    assert counts["interactive_page"] == 1 and "push_firefly" not in counts
+
+
+def test_firefly_push_planned_when_configured(tmp_path):
+    """With firefly.url set, each target and pair gets a push job; planning it imports nothing and sends nothing."""
+    (tmp_path / "targets.csv").write_text("target,ra_deg,dec_deg\nm101,210.80227,54.34895\ncosmos,150.78,3.35\n")
+    (tmp_path / "test.yaml").write_text(f"targets: {tmp_path}/targets.csv\n"
+                                        "firefly: {url: 'http://127.0.0.1:9/firefly', channel: test}\n")
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "NETWORK ATTEMPT" not in result.stdout + result.stderr
+    assert job_counts(result.stdout + result.stderr)["push_firefly"] == 2
