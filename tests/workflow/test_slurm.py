@@ -38,9 +38,9 @@ def test_slurm_profile_runs_jobs_through_sbatch(run, cluster, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     job_ids = set(re.findall(r"SLURM jobid (\d+)", output))
-    # the analysis group job (difference, extraction, selection, plot) and the photometry job
+    # the analysis group job (difference, extraction, selection, figures) and the spectra group job
     assert len(job_ids) >= 2, output[-3000:]
-    submitted = re.findall(r"SLURM jobid \d+ \(log: [^)]*/slurm_logs/(group_analysis|rule_measure_spectra)", output)
-    assert set(submitted) == {"group_analysis", "rule_measure_spectra"}, output[-3000:]
+    submitted = re.findall(r"SLURM jobid \d+ \(log: [^)]*/slurm_logs/(group_analysis|group_spectra)", output)
+    assert set(submitted) == {"group_analysis", "group_spectra"}, output[-3000:]
     assert "NETWORK ATTEMPT" not in output
     assert_same_products(*(d / "results" / "field-1" / "D2-D4" for d in (workdir, tmp_path)))
