@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 from astropy.visualization import ZScaleInterval  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 
-__all__ = ["plot_difference", "plot_spectrum", "DETECTOR_COLOURS"]
+__all__ = ["plot_difference", "plot_spectrum", "plot_message", "DETECTOR_COLOURS"]
 
 DETECTOR_COLOURS = {1: "#4b0082", 2: "#1f77b4", 3: "#17becf", 4: "#2ca02c", 5: "#ff7f0e", 6: "#d62728"}
 
@@ -99,3 +99,11 @@ def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return n
+
+
+def plot_message(text, path):
+    """Write a PNG holding only a message (e.g. why a target has no difference image)."""
+    fig = plt.figure(figsize=(8, 3))
+    fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
