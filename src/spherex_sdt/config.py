@@ -9,7 +9,7 @@ import re
 
 from .errors import InvalidInputError
 
-__all__ = ["check_config", "COLLECTION_PATTERN", "check_collection"]
+__all__ = ["validate_config", "check_config", "schema_error", "COLLECTION_PATTERN", "check_collection"]
 
 COLLECTION_PATTERN = r"spherex_[a-z0-9_]{1,40}"
 """SIA collection names accepted (IRSA's are ``spherex_qr``, ``spherex_qr2``, ...): they reach SIA and TAP."""
@@ -93,3 +93,54 @@ def check_config(config, *, source="(config)"):
     for check in (_check_archive, _check_photometry, _check_selection, _check_difference):
         check(config, source)
     return config
+
+
+def _schema_violation(exc):
+    """The jsonschema ``ValidationError`` behind ``exc`` (Snakemake wraps it), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if hasattr(exc, "absolute_path") and hasattr(exc, "validator"):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _accepted(violation):
+    """What the schema accepts at the failing key, in words."""
+    schema = violation.schema if isinstance(violation.schema, dict) else {}
+    parts = [f"{k} {schema[k]}" for k in ("enum", "pattern", "minimum", "exclusiveMinimum", "maximum",
+                                          "exclusiveMaximum", "minItems", "maxItems", "type") if k in schema]
+    if violation.validator == "additionalProperties":
+        parts = [f"keys {sorted(schema.get('properties', {}))}"]
+    return "; ".join(parts)
+
+
+def schema_error(exc, *, source):
+    """An `InvalidInputError` naming the config file, key and accepted values for a schema validation failure."""
+    violation = _schema_violation(exc)
+    if violation is None:
+        return InvalidInputError(f"config {source}: {exc}")
+    key = ".".join(str(p) for p in violation.absolute_path) or "(top level)"
+    accepted = _accepted(violation)
+    return InvalidInputError(f"config {source}, key {key}: {violation.message}"
+                             + (f" (accepted: {accepted})" if accepted else ""))
+
+
+def validate_config(config, validate, schema, *, source="(config)"):
+    """Validate ``config`` against the JSON ``schema`` (filling defaults), then `check_config`.
+
+    ``validate`` is ``snakemake.utils.validate`` (passed in: this package does not import Snakemake).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``source``, the key and the accepted values.
+    """
+    try:
+        validate(config, schema=schema)
+    except Exception as exc:  # Snakemake raises WorkflowError around jsonschema's ValidationError
+        if _schema_violation(exc) is None:
+            raise
+        raise schema_error(exc, source=source) from None
+    return check_config(config, source=source)

@@ -26,6 +26,7 @@ from .extraction.sextractor import sextractor_version
 from .imaging import difference_image
 from .imaging.pairs import choose_pair
 from .io import read_solid_angle_map, read_spectral_image, write_fits, write_table
+from .io.atomic import atomic_path
 from .photometry import ALGORITHM_VERSION, measure_cutout
 from .spectra import spectrum_table
 
@@ -147,9 +148,30 @@ def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archiv
 
 
 def fetch_calibration(key, archive, output):
-    """Download one calibration file (a solid-angle pixel map) into place."""
+    """Download one calibration file (a solid-angle pixel map) into place.
+
+    The download lands in ``.downloads/`` next to ``output`` and ``output`` is a hard link to it (a copy across
+    file systems): Snakemake deletes the output of a job killed before it finished, and the link keeps that from
+    throwing the download away; the re-run job only links it again.
+    """
+    output = Path(output)
+    store = output.parent / ".downloads" / output.name
     backend = open_archive(archive)
-    cached_fetch(output, lambda tmp: backend.fetch_calibration(key, tmp), require=("IMAGE",), source=key)
+    cached_fetch(store, lambda tmp: backend.fetch_calibration(key, tmp), require=("IMAGE",), source=key)
+    _link_or_copy(store, output)
+
+
+def _link_or_copy(source, dest):
+    """Put ``source`` at ``dest`` atomically: a hard link when possible, else a copy."""
+    import os
+    import shutil
+
+    with atomic_path(dest) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
 
 
 # -- discovery ----------------------------------------------------------------------------------------------------
@@ -213,6 +235,20 @@ def _write_empty_difference(pair, status, reason, ra, dec, output):
     log.warning("no difference image (%s): %s", status, reason)
 
 
+def _open_difference(path):
+    """Open a difference file written by `make_difference`; `DataFormatError` naming it if unreadable or incomplete."""
+    try:
+        hdul = fits.open(path, memmap=False)
+        names = [h.name for h in hdul]
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataFormatError(f"{path}: not a readable difference file ({exc})") from exc
+    missing = [n for n in DIFFERENCE_PLANES if n not in names]
+    if missing:
+        hdul.close()
+        raise DataFormatError(f"{path}: missing HDU(s) {', '.join(missing)}; found {', '.join(names)}")
+    return hdul
+
+
 def _difference_status(header):
     return str(header.get("STATUS", STATUS_OK)), str(header.get("REASON", ""))
 
@@ -235,7 +271,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
 
     from .extraction.catalogs import add_pair_photometry, add_positions, cross_match, extract_image
 
-    with fits.open(difference) as hdul:
+    with _open_difference(difference) as hdul:
         status, reason = _difference_status(hdul[0].header)
         if status != STATUS_OK:
             empty = _empty_catalog(status, reason, pair=hdul[0].header.get("PAIR", ""))
@@ -457,7 +493,7 @@ def plot_difference(difference, catalog, selected, output):
 
     from .plotting import plot_difference as _plot, plot_message
 
-    with fits.open(difference) as hdul:
+    with _open_difference(difference) as hdul:
         status, reason = _difference_status(hdul[0].header)
         if status != STATUS_OK:
             plot_message(f"{hdul[0].header.get('PAIR', '')}: {status}\n{reason}", output)

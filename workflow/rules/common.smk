@@ -6,13 +6,18 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-from spherex_sdt.config import check_config
+from spherex_sdt.config import validate_config
 from spherex_sdt.photometry import ALGORITHM_VERSION as PHOTOMETRY_VERSION
 from spherex_sdt.targets import TARGET_NAME_PATTERN, read_targets
 
-# types and ranges from the schema (which also fills defaults), then the relations between keys
-validate(config, schema="../schemas/config.schema.yaml")
-check_config(config, source=", ".join(str(f) for f in workflow.configfiles))
+# types and ranges from the schema (which also fills defaults), then the relations between keys;
+# errors name the config file(s), the key and what is accepted
+validate_config(
+    config,
+    validate,
+    str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"),
+    source=", ".join(str(f) for f in workflow.configfiles),
+)
 
 # files shipped with the workflow, found from the Snakefile wherever the working directory is
 WORKFLOW_ROOT = Path(workflow.basedir)
