@@ -150,28 +150,24 @@ def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archiv
 def fetch_calibration(key, archive, output):
     """Download one calibration file (a solid-angle pixel map) into place.
 
-    The download lands in ``.downloads/`` next to ``output`` and ``output`` is a hard link to it (a copy across
-    file systems): Snakemake deletes the output of a job killed before it finished, and the link keeps that from
-    throwing the download away; the re-run job only links it again.
+    The download lands in ``.downloads/`` next to ``output``, and ``output`` is a relative symbolic link to it:
+    Snakemake deletes (and touches) the outputs of jobs, and a killed job's output is deleted before its re-run;
+    the link keeps that from throwing the verified download away. The re-run job only links it again.
     """
     output = Path(output)
     store = output.parent / ".downloads" / output.name
     backend = open_archive(archive)
     cached_fetch(store, lambda tmp: backend.fetch_calibration(key, tmp), require=("IMAGE",), source=key)
-    _link_or_copy(store, output)
+    _link(store, output)
 
 
-def _link_or_copy(source, dest):
-    """Put ``source`` at ``dest`` atomically: a hard link when possible, else a copy."""
+def _link(target, link):
+    """Make ``link`` a relative symbolic link to ``target``, atomically."""
     import os
-    import shutil
 
-    with atomic_path(dest) as tmp:
+    with atomic_path(link) as tmp:
         tmp.unlink()
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
+        os.symlink(os.path.relpath(target, link.parent), tmp)
 
 
 # -- discovery ----------------------------------------------------------------------------------------------------

@@ -113,27 +113,23 @@ def _poisoned_archive(source, dest, shift_deg=1.0):
     """
     shutil.copytree(source, dest, copy_function=os.link)
     index = Table.read(source / "index.ecsv", format="ascii.ecsv")
-    extra = index.copy()
-    for row in extra:
+    rows = [{c: row[c] for c in index.colnames} for row in index]
+    extra = []
+    for row in rows:
         old_key = str(row["access_url"])
         folder, name = old_key.rsplit("/", 1)
         key = f"{folder}/poison_{name}"
-        row["access_url"] = key
-        row["cloud_access"] = str(row["cloud_access"]).replace(old_key, key)
-        row["obs_id"] = f"{row['obs_id']}P"
-        row["obs_publisher_did"] = str(row["obs_publisher_did"]).replace("?", "?P")
-        row["s_ra"] = row["s_ra"] + shift_deg
         words = str(row["s_region"]).split()
         coords = np.array(words[2:], float).reshape(-1, 2)
         coords[:, 0] += shift_deg
-        row["s_region"] = " ".join(words[:2] + [f"{v:.10f}" for v in coords.ravel()])
+        extra.append({**row, "access_url": key, "cloud_access": str(row["cloud_access"]).replace(old_key, key),
+                      "obs_id": f"{row['obs_id']}P", "s_ra": row["s_ra"] + shift_deg,
+                      "obs_publisher_did": str(row["obs_publisher_did"]).replace("?", "?P"),
+                      "s_region": " ".join(words[:2] + [f"{v:.10f}" for v in coords.ravel()])})
         data = (source / old_key).read_bytes()
         (dest / key).write_bytes(data[: len(data) // 2])
     (dest / "index.ecsv").unlink()  # a hard link to the original: replace it, never write through it
-    combined = Table(index, copy=True)
-    for row in extra:
-        combined.add_row(row)
-    combined.write(dest / "index.ecsv", format="ascii.ecsv")
+    Table(rows=rows + extra, names=index.colnames, meta=index.meta).write(dest / "index.ecsv", format="ascii.ecsv")
     return dest
 
 
