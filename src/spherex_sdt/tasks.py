@@ -126,12 +126,7 @@ def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archiv
         row_a, row_b, rule = choose_pair(table, det_a, det_b, ra, dec,
                                          margin_deg=edge_margin_px * PIXEL_SCALE_ARCSEC / 3600, max_dt_days=max_dt_days)
     except NoCoverageError as exc:
-        manifest = Table(names=("role", *table.colnames, "path"), dtype=("U1", *(table[c].dtype for c in table.colnames),
-                                                                         "U1"))
-        manifest.meta.update({"pair": pair, "rule": "", "ra_deg": ra, "dec_deg": dec, "status": STATUS_NO_COVERAGE,
-                              "reason": str(exc)})
-        write_table(manifest, output)
-        log.warning("%s: no coverage: %s", pair, exc)
+        _write_no_pair(table, pair, ra, dec, str(exc), output)
         return
     backend = open_archive(archive)
     rows = []
@@ -145,6 +140,16 @@ def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archiv
     manifest.meta.update({"pair": pair, "rule": rule, "ra_deg": ra, "dec_deg": dec, "status": STATUS_OK, "reason": ""})
     write_table(manifest, output)
     log.info("%s: A = %s, B = %s (%s)", pair, rows[0]["file_name"], rows[1]["file_name"], rule)
+
+
+def _write_no_pair(images, pair, ra, dec, reason, output):
+    """The pair manifest of a target no image pair covers: no rows, ``status = no_coverage`` and the reason."""
+    manifest = Table(names=("role", *images.colnames, "path"),
+                     dtype=("U1", *(images[c].dtype for c in images.colnames), "U1"))
+    manifest.meta.update({"pair": pair, "rule": "", "ra_deg": ra, "dec_deg": dec, "status": STATUS_NO_COVERAGE,
+                          "reason": reason})
+    write_table(manifest, output)
+    log.warning("%s: no coverage: %s", pair, reason)
 
 
 def fetch_calibration(key, archive, output):
