@@ -49,6 +49,9 @@ def is_transient(exc):
     if type(exc).__name__ == "DALServiceError":
         cause = getattr(exc, "cause", None)
         return status in _TRANSIENT_HTTP or (status is None and (cause is None or is_transient(cause)))
+    if type(exc).__name__.startswith("DAL"):  # e.g. DALFormatError around a read timeout: judge the cause
+        cause = getattr(exc, "cause", None) or exc.__cause__
+        return cause is not None and cause is not exc and is_transient(cause)
     if type(exc).__name__ == "ClientResponseError":
         return status in _TRANSIENT_HTTP
     if type(exc).__name__ == "ClientError":  # botocore
