@@ -24,3 +24,11 @@ rule all:
     default_target: True
     input:
         get_final_outputs(),
+
+
+onsuccess:
+    write_run_summary()
+
+
+onerror:
+    write_run_summary()

@@ -8,7 +8,8 @@ three aperture radii; both methods run in this process:
 notebook : its per-cutout loop (reference-notebook.md §2.13): open the cutout, copy its HDUs, W WCS evaluated on
            the whole pixel grid then interpolated at the source, solid-angle map interpolated at the detector corner,
            photutils annulus statistics, one photutils call per radius for flux and for variance and one per FLAGS
-           bit and radius for the flag counts, and the whole result table pickled after every cutout.
+           bit and radius for the flag counts, and the whole result table rewritten after every cutout (the notebook
+           pickles it; here JSON, since spherex-sdt uses no pickle).
 ours     : `spherex_sdt.photometry.measure_cutout` per cutout (file read, WCS, solid-angle slice at parent pixels,
            masks by bit, PSF-corrected apertures and per-bit counts), then one spectrum table written at the end.
 Both include reading the file and writing the result.
@@ -16,7 +17,7 @@ Both include reading the file and writing the result.
 
 import argparse
 import io
-import pickle  # noqa: S403  only to reproduce the notebook's per-cutout cost; spherex-sdt writes ECSV/FITS
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -77,8 +78,8 @@ def notebook_cutout(path, ra, dec, interpolators, records, out):
             count = aperture_photometry(mask.astype(float), aperture, method="center")["aperture_sum"][0]
             record["dqf"].setdefault(name, []).append(float(count))
     records.append(record)
-    with open(out, "wb") as handle:  # rewritten after every cutout
-        pickle.dump(records, handle)
+    with open(out, "w", encoding="utf-8") as handle:  # rewritten after every cutout, as the notebook does
+        json.dump(records, handle, default=float)
 
 
 def main():
@@ -110,7 +111,7 @@ def main():
                          for d, m in maps.items()}
         records = []
         for path in cutouts:
-            notebook_cutout(path, ra, dec, interpolators, records, work / "ap_phot.pkl")
+            notebook_cutout(path, ra, dec, interpolators, records, work / "ap_phot.json")
         notebook = (time.perf_counter() - t0) / len(cutouts)
 
         t0 = time.perf_counter()

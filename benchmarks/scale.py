@@ -52,10 +52,12 @@ def seed(work, n_targets, n_sources, rng):
                   ["results/{t}/D2-D4/difference.fits"],
                   [f"results/{{t}}/D2-D4/catalog{s}.{e}" for s in ("", "_A", "_B") for e in ("ecsv", "xml")],
                   ["results/{t}/D2-D4/selected.ecsv"],
-                  ["results/{t}/D2-D4/exposures.ecsv", "results/{t}/D2-D4/difference.png"],
+                  ["results/{t}/D2-D4/exposures.ecsv", "results/{t}/D2-D4/difference.png",
+                   "results/{t}/D2-D4/overlap.png", "results/{t}/D2-D4/significance.png"],
                   ["results/{t}/D2-D4/sources/{s}/spectrum.ecsv", "results/{t}/D2-D4/sources/{s}/spectrum.fits",
                    "results/{t}/D2-D4/sources/{s}/spectrum_binned.ecsv", "results/{t}/D2-D4/sources/{s}/spectrum.png",
-                   "results/{t}/D2-D4/spectra.ecsv"]]
+                   "results/{t}/D2-D4/spectra.ecsv"],
+                  ["results/{t}/D2-D4/explore.html"]]
     sources = [f"{k + 1:04d}" for k in range(n_sources)]
     for level in range(len(per_target)):
         stages.append([p.format(t=f"t{k:05d}", s=s) for k in range(n_targets) for p in per_target[level]

@@ -87,7 +87,7 @@ def parse_band_name(name):
     """Detector number from ``SPHEREx-D<k>``; raises `ValueError` for anything else."""
     text = str(name).strip()
     if not (text.startswith("SPHEREx-D") and text[9:].isdigit() and int(text[9:]) in DETECTORS):
-        raise ValueError(f"not a SPHEREx band name: {name!r} (expected SPHEREx-D1 ... SPHEREx-D6)")
+        raise ValueError(f"not a SPHEREx band name: {str(name)!r} (expected SPHEREx-D1 ... SPHEREx-D6)")
     return int(text[9:])
 
 

@@ -5,6 +5,7 @@ arrives as arguments, so the workflow's ``params:`` see every value that changes
 """
 
 import hashlib
+import html
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -20,12 +21,13 @@ from .archive import cached_fetch, cutout_cache_name, open_archive, safe_file_na
 from .archive.cutouts import cutout_pixels
 from .calibration.flags import SPHEREX_FLAGS
 from .detectors import PIXEL_SCALE_ARCSEC, parse_pair
-from .errors import NoCoverageError, SpherexSdtError
+from .errors import DataFormatError, NoCoverageError, SpherexSdtError
 from .extraction import extract_both_signs, select_sources as _select
 from .extraction.sextractor import sextractor_version
 from .imaging import difference_image
 from .imaging.pairs import choose_pair
 from .io import read_solid_angle_map, read_spectral_image, write_fits, write_table
+from .io.atomic import atomic_path
 from .io.vo import describe_columns
 from .photometry import ALGORITHM_VERSION, measure_cutout
 from .spectra import spectrum_table
@@ -52,6 +54,27 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LEVEL2_HDUS = ("IMAGE", "FLAGS", "VARIANCE", "WCS-WAVE")
+
+STATUS_OK = "ok"
+STATUS_NO_COVERAGE = "no_coverage"
+"""Every product carries ``status`` (and ``reason``): ``ok``, or ``no_coverage`` when no image pair covers the
+target. A no-coverage target gets empty but valid products all the way down, never a crash."""
+
+DIFFERENCE_PLANES = ("DIFFERENCE", "VARIANCE", "SNR", "MASK", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B")
+CATALOG_COLUMNS = (("id", int), ("ra", float), ("dec", float), ("x", float), ("y", float), ("sign", int),
+                   ("FLUX_AUTO", float), ("FLUXERR_AUTO", float))
+"""Columns of an empty catalogue (what `select_sources` and the plots need)."""
+
+
+def _status(meta):
+    """``(status, reason)`` recorded in a product's metadata (old products without one count as ``ok``)."""
+    return str(meta.get("status", STATUS_OK)), str(meta.get("reason", ""))
+
+
+def _empty_catalog(status, reason, **meta):
+    table = Table(names=[c for c, _ in CATALOG_COLUMNS], dtype=[d for _, d in CATALOG_COLUMNS])
+    table.meta.update(meta, status=status, reason=reason)
+    return table
 
 
 def log_to(path):
@@ -92,6 +115,8 @@ def search_images(target, ra, dec, radius_arcsec, archive, output):
     table.meta.update({
         "target": target, "ra_deg": ra, "dec_deg": dec, "radius_arcsec": radius_arcsec, "backend": backend.name,
         "collection": archive["collection"], "query_time_utc": started, "software": f"spherex-sdt {__version__}",
+        "status": STATUS_OK if len(table) else STATUS_NO_COVERAGE,
+        "reason": "" if len(table) else f"no image within {radius_arcsec:g} arcsec of ({ra:.6f}, {dec:.6f})",
     })
     write_table(table, output)
     log.info("%s: %d images within %.1f arcsec", target, len(table), radius_arcsec)
@@ -101,8 +126,12 @@ def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archiv
     """Choose the two images of a pair for the target, download them to the cache, record the choice."""
     det_a, det_b = parse_pair(pair)
     table = Table.read(images, format="ascii.ecsv")
-    row_a, row_b, rule = choose_pair(table, det_a, det_b, ra, dec, margin_deg=edge_margin_px * PIXEL_SCALE_ARCSEC / 3600,
-                                     max_dt_days=max_dt_days)
+    try:
+        row_a, row_b, rule = choose_pair(table, det_a, det_b, ra, dec,
+                                         margin_deg=edge_margin_px * PIXEL_SCALE_ARCSEC / 3600, max_dt_days=max_dt_days)
+    except NoCoverageError as exc:
+        _write_no_pair(table, pair, ra, dec, str(exc), output)
+        return
     backend = open_archive(archive)
     rows = []
     for role, row in (("A", row_a), ("B", row_b)):
@@ -112,15 +141,42 @@ def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archiv
                      source=row["access_url"])
         rows.append({"role": role, **{k: row[k] for k in row.colnames}, "path": str(dest)})
     manifest = Table(rows=rows)
-    manifest.meta.update({"pair": pair, "rule": rule, "ra_deg": ra, "dec_deg": dec})
+    manifest.meta.update({"pair": pair, "rule": rule, "ra_deg": ra, "dec_deg": dec, "status": STATUS_OK, "reason": ""})
     write_table(manifest, output)
     log.info("%s: A = %s, B = %s (%s)", pair, rows[0]["file_name"], rows[1]["file_name"], rule)
 
 
+def _write_no_pair(images, pair, ra, dec, reason, output):
+    """The pair manifest of a target no image pair covers: no rows, ``status = no_coverage`` and the reason."""
+    manifest = Table(names=("role", *images.colnames, "path"),
+                     dtype=("U1", *(images[c].dtype for c in images.colnames), "U1"))
+    manifest.meta.update({"pair": pair, "rule": "", "ra_deg": ra, "dec_deg": dec, "status": STATUS_NO_COVERAGE,
+                          "reason": reason})
+    write_table(manifest, output)
+    log.warning("%s: no coverage: %s", pair, reason)
+
+
 def fetch_calibration(key, archive, output):
-    """Download one calibration file (a solid-angle pixel map) into place."""
+    """Download one calibration file (a solid-angle pixel map) into place.
+
+    The download lands in ``.downloads/`` next to ``output``, and ``output`` is a relative symbolic link to it:
+    Snakemake deletes (and touches) the outputs of jobs, and a killed job's output is deleted before its re-run;
+    the link keeps that from throwing the verified download away. The re-run job only links it again.
+    """
+    output = Path(output)
+    store = output.parent / ".downloads" / output.name
     backend = open_archive(archive)
-    cached_fetch(output, lambda tmp: backend.fetch_calibration(key, tmp), require=("IMAGE",), source=key)
+    cached_fetch(store, lambda tmp: backend.fetch_calibration(key, tmp), require=("IMAGE",), source=key)
+    _link(store, output)
+
+
+def _link(target, link):
+    """Make ``link`` a relative symbolic link to ``target``, atomically."""
+    import os
+
+    with atomic_path(link) as tmp:
+        tmp.unlink()
+        os.symlink(os.path.relpath(target, link.parent), tmp)
 
 
 # -- discovery ----------------------------------------------------------------------------------------------------
@@ -130,6 +186,10 @@ def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, 
     HDUs: DIFFERENCE, VARIANCE, SNR, MASK, IMAGE_A (A reprojected onto B), VARIANCE_A, IMAGE_B, VARIANCE_B.
     """
     manifest = Table.read(pair_images, format="ascii.ecsv")
+    status, reason = _status(manifest.meta)
+    if status != STATUS_OK or len(manifest) == 0:
+        _write_empty_difference(manifest.meta.get("pair", ""), status, reason or "no image pair", ra, dec, output)
+        return
     paths = {r["role"]: r["path"] for r in manifest}
     a = read_spectral_image(paths["A"], require=LEVEL2_HDUS)
     b = read_spectral_image(paths["B"], require=LEVEL2_HDUS)
@@ -154,6 +214,7 @@ def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, 
         header[f"FILE_{tag}"] = Path(info["path"]).name
     header["TARG_RA"], header["TARG_DEC"] = ra, dec
     header["SOFTWARE"] = f"spherex-sdt {__version__}"
+    header["STATUS"] = (STATUS_OK, "ok, or why the planes are empty")
     hdus = [fits.PrimaryHDU(header=header)]
     for name, data, unit in (("DIFFERENCE", result.difference, "uJy"), ("VARIANCE", result.variance, "uJy2"),
                              ("SNR", result.snr.astype(np.float32), ""), ("MASK", result.mask, ""),
@@ -164,6 +225,44 @@ def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, 
         hdus.append(hdu)
     hdus[4].header["MASKBITS"] = "1 bad in A, 2 bad in B, 4 A does not cover"
     write_fits(fits.HDUList(hdus), output)
+
+
+def _write_empty_difference(pair, status, reason, ra, dec, output):
+    """A valid difference file without data: PRIMARY with STATUS and REASON, every plane present but empty."""
+    header = fits.Header()
+    header["PAIR"] = (pair, "difference = A - B on B's grid")
+    header["TARG_RA"], header["TARG_DEC"] = ra, dec
+    header["SOFTWARE"] = f"spherex-sdt {__version__}"
+    header["STATUS"] = (status, "ok, or why the planes are empty")
+    header["REASON"] = reason[:2000]  # long strings become CONTINUE cards
+    hdus = [fits.PrimaryHDU(header=header)] + [fits.ImageHDU(name=name) for name in DIFFERENCE_PLANES]
+    write_fits(fits.HDUList(hdus), output)
+    log.warning("no difference image (%s): %s", status, reason)
+
+
+def _open_difference(path):
+    """Open a difference file written by `make_difference`; `DataFormatError` naming it if unreadable or incomplete."""
+    try:
+        hdul = fits.open(path, memmap=False)
+        names = [h.name for h in hdul]
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataFormatError(f"{path}: not a readable difference file ({exc})") from exc
+    missing = [n for n in DIFFERENCE_PLANES if n not in names]
+    if missing:
+        hdul.close()
+        raise DataFormatError(f"{path}: missing HDU(s) {', '.join(missing)}; found {', '.join(names)}")
+    return hdul
+
+
+def _difference_status(header):
+    return str(header.get("STATUS", STATUS_OK)), str(header.get("REASON", ""))
+
+
+def _write_catalogs(outputs, tables):
+    """Write each ``(name, table)`` to its ECSV and VOTable outputs."""
+    for tag, table in tables:
+        write_table(table, outputs[f"ecsv{tag}"])
+        write_table(table, outputs[f"votable{tag}"])
 
 
 def extract_sources(difference, config, parameters, filter_kernel, outputs):
@@ -177,7 +276,13 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
 
     from .extraction.catalogs import add_pair_photometry, add_positions, cross_match, extract_image
 
-    with fits.open(difference) as hdul:
+    with _open_difference(difference) as hdul:
+        status, reason = _difference_status(hdul[0].header)
+        if status != STATUS_OK:
+            empty = _empty_catalog(status, reason, pair=hdul[0].header.get("PAIR", ""))
+            _write_catalogs(outputs, [("", empty), ("_a", empty), ("_b", empty)])
+            log.warning("no catalogue (%s): %s", status, reason)
+            return
         planes = {name: hdul[name].data.astype(float) for name in
                   ("DIFFERENCE", "VARIANCE", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B")}
         mask = hdul["MASK"].data.astype(np.int32)
@@ -189,7 +294,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
                                  mask, header, **sextractor)
     add_positions(catalog, wcs, planes["IMAGE_B"], planes["VARIANCE_B"])  # B's own pixels: no resampling
     meta = {"pair": primary.get("PAIR", ""), "sextractor": sextractor_version(),
-            "software": f"spherex-sdt {__version__}"}
+            "software": f"spherex-sdt {__version__}", "status": STATUS_OK, "reason": ""}
     for tag in ("A", "B"):
         single = add_positions(extract_image(planes[f"IMAGE_{tag}"], planes[f"VARIANCE_{tag}"], header,
                                              **sextractor), wcs)
@@ -218,7 +323,9 @@ def select_sources(catalog, params, output):
     selected = _select(table, strategy=params["strategy"], n=params.get("n", 5), min_snr=params.get("min_snr", 10.0),
                        sign=params.get("sign", "both"), ids=params.get("ids", ()),
                        positions=[tuple(p) for p in params.get("positions", ())])
-    selected.meta.update({"selection": params, "catalog": str(catalog)})
+    status, reason = _status(table.meta)
+    selected.meta.update({"selection": params, "catalog": str(catalog), "status": status, "reason": reason,
+                          "n_detections": len(table)})
     write_table(selected, output)
     log.info("selected %d of %d sources", len(selected), len(table))
 
@@ -262,11 +369,21 @@ def fetch_source_cutouts(selected, detectors, size_deg, threads, archive, cache_
         exposures["path"] = [r[0] for r in results]
         exposures["status"] = [r[1] for r in results]
         exposures["error"] = [r[2] for r in results]
+    status, reason = _status(sources.meta)
     exposures.meta.update({"size_deg": size_deg, "query_time_utc": started, "backend": backend.name,
-                           "n_sources": len(sources)})
+                           "n_sources": len(sources), "status": status, "reason": reason,
+                           "n_detections": sources.meta.get("n_detections", 0)})
     write_table(exposures, output)
     n_ok = int(np.sum(exposures["status"] == "ok")) if len(exposures) else 0
     log.info("%d sources: %d exposures, %d cutouts fetched", len(sources), len(exposures), n_ok)
+
+
+def _usable_cutout(path):
+    """Read a cutout for photometry; `DataFormatError` (naming the file) if it is unreadable or has no finite pixel."""
+    image = read_spectral_image(path, require=LEVEL2_HDUS)
+    if not np.isfinite(image.image).any():
+        raise DataFormatError(f"{path}: IMAGE has no finite pixel (all NaN)")
+    return image
 
 
 def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time=""):
@@ -277,7 +394,12 @@ def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time=""
         if item["status"] != "ok":
             skipped.append((item["file_name"], item["error"]))
             continue
-        image = read_spectral_image(item["path"], require=LEVEL2_HDUS)
+        try:
+            image = _usable_cutout(item["path"])
+        except DataFormatError as exc:
+            log.warning("source %s: skipping %s: %s", source, item["file_name"], exc)
+            skipped.append((item["file_name"], str(exc)))
+            continue
         m = measure_cutout(image, omegas[image.detector], ra, dec, radii=params["radii_px"],
                            annulus=params["annulus_px"], bad_flags=params["bad_flags"],
                            background_flags=params["background_flags"])
@@ -345,7 +467,9 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
     out = Table(rows=rows) if rows else Table(
         names=("source", "ra", "dec", "n_exposures", "n_measured", "radius", "median_snr", "spectrum"),
         dtype=(str, float, float, int, int, float, float, str))
-    out.meta.update({"software": f"spherex-sdt {__version__}", "manifest": str(exposures)})
+    status, reason = _status(manifest.meta)
+    out.meta.update({"software": f"spherex-sdt {__version__}", "manifest": str(exposures), "status": status,
+                     "reason": reason, "n_detections": manifest.meta.get("n_detections", 0)})
     write_table(out, summary)
 
 
@@ -374,11 +498,14 @@ def _read_difference(difference):
     """Planes, WCS and the primary header of a difference file (see `make_difference`)."""
     from astropy.wcs import WCS
 
-    with fits.open(difference) as hdul:
+    with _open_difference(difference) as hdul:
+        status, reason = _difference_status(hdul[0].header)
+        if status != STATUS_OK:
+            return None, None, hdul[0].header.copy(), (status, reason)
         planes = {name: hdul[name].data for name in ("DIFFERENCE", "SNR", "MASK", "IMAGE_A", "IMAGE_B")}
         wcs = WCS(hdul["DIFFERENCE"].header)
         primary = hdul[0].header.copy()
-    return planes, wcs, primary
+    return planes, wcs, primary, (status, reason)
 
 
 def _pair_labels(h):
@@ -393,10 +520,14 @@ def plot_difference(difference, catalog, selected, outputs, *, target=""):
     ``outputs`` maps ``difference``, ``overlap`` and ``significance`` to paths (any may be absent). Returns a dict
     of what each figure drew (ellipse counts, overlap fractions), which is also logged.
     """
-    from .io import atomic_path
-    from .plotting import plot_difference as _difference, plot_overlap, plot_significance
+    from .plotting import plot_difference as _difference, plot_message, plot_overlap, plot_significance
 
-    planes, wcs, h = _read_difference(difference)
+    planes, wcs, h, (status, reason) = _read_difference(difference)
+    if status != STATUS_OK:  # no coverage or no usable pair: say so in every figure
+        for path in outputs.values():
+            if path:
+                plot_message(f"{target} {h.get('PAIR', '')}: {status}\n{reason}".strip(), path)
+        return {}
     cat = Table.read(catalog, format="ascii.ecsv")
     ids = {int(i) for i in Table.read(selected, format="ascii.ecsv")["id"]}
     labels, title = _pair_labels(h)
@@ -424,10 +555,15 @@ def interactive_page(difference, catalog, selected, sources_dir, radius, output,
     Spectra are read from ``sources_dir/{source}/spectrum.ecsv`` (and ``spectrum_binned.ecsv``) for the sources of
     ``selected`` that have a catalogue id; ``radius`` is the aperture radius shown.
     """
-    from .io import atomic_path
     from .plotting import DETECTOR_COLOURS, explore_page
 
-    planes, _, h = _read_difference(difference)
+    planes, _, h, (status, reason) = _read_difference(difference)
+    if status != STATUS_OK:  # a page that says why there is nothing to explore
+        text = html.escape(f"{target} {h.get('PAIR', '')}: {status}. {reason}".strip())
+        with atomic_path(output) as tmp:
+            tmp.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{text}</title></head>"
+                           f"<body><p>{text}</p></body></html>\n")
+        return {}
     cat = Table.read(catalog, format="ascii.ecsv")
     sel = Table.read(selected, format="ascii.ecsv")
     chosen, spectra, binned = {}, {}, {}

@@ -149,3 +149,16 @@ def test_adql_is_built_from_validated_numbers():
     assert "POINT('ICRS', 10.5000000000, -20.2500000000)" in q and "IN ('SPHEREx-D2', 'SPHEREx-D4')" in q
     with pytest.raises(InvalidInputError, match="outside"):
         exposure_query(400.0, 0.0)
+
+
+def test_dal_format_error_around_a_timeout_is_retried():
+    """pyvo wraps a read timeout of a VOTable answer in DALFormatError: that is worth a retry, a bad query is not."""
+    import pyvo
+    import requests
+
+    from spherex_sdt.archive.irsa import is_transient
+
+    timeout = requests.exceptions.ReadTimeout("Read timed out. (read timeout=2.0)")
+    assert is_transient(pyvo.dal.DALFormatError(timeout, "http://127.0.0.1:9/SIA"))
+    assert not is_transient(pyvo.dal.DALFormatError(ValueError("not a VOTable"), "http://127.0.0.1:9/SIA"))
+    assert not is_transient(pyvo.dal.DALQueryError("refused"))

@@ -1,14 +1,23 @@
 # Configuration and target-list validation, wildcard constraints and input functions.
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
 from snakemake.utils import validate
 
+from spherex_sdt.config import validate_config
 from spherex_sdt.versions import PHOTOMETRY_ALGORITHM as PHOTOMETRY_VERSION
 from spherex_sdt.targets import TARGET_NAME_PATTERN, read_targets
 
-validate(config, schema="../schemas/config.schema.yaml")
+# types and ranges from the schema (which also fills defaults), then the relations between keys;
+# errors name the config file(s), the key and what is accepted
+validate_config(
+    config,
+    validate,
+    str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"),
+    source=", ".join(str(f) for f in workflow.configfiles),
+)
 
 # files shipped with the workflow, found from the Snakefile wherever the working directory is
 WORKFLOW_ROOT = Path(workflow.basedir)
@@ -172,3 +181,95 @@ def get_final_outputs():
             if config["firefly"]["url"]:  # optional push to a Firefly viewer
                 outputs.append(f"{base}/firefly.json")
     return outputs
+
+
+# -- the run summary: written by the Snakefile's onsuccess/onerror handlers, so that it also names failed targets
+SUMMARY = "results/summary.ecsv"
+
+
+def pair_stages(target, pair):
+    """Every job a target and pair's products depend on, in pipeline order (for the run summary)."""
+    from spherex_sdt.summary import Stage
+
+    base, logs = f"results/{target}/{pair}", f"{target}/{pair}"
+    maps = [
+        Stage(
+            "fetch_solid_angle_map",
+            solid_angle_map_path(d),
+            f"logs/fetch_solid_angle_map/D{d}.log",
+        )
+        for d in dict.fromkeys(
+            [*pair_detectors(pair), *config["photometry"]["detectors"]]
+        )
+    ]
+    return [
+        Stage(
+            "search_images",
+            f"results/{target}/images.ecsv",
+            f"logs/search_images/{target}.log",
+        ),
+        Stage(
+            "fetch_pair_images",
+            f"{base}/pair_images.ecsv",
+            f"logs/fetch_pair_images/{logs}.log",
+        ),
+        *maps,
+        Stage(
+            "make_difference",
+            f"{base}/difference.fits",
+            f"logs/make_difference/{logs}.log",
+        ),
+        Stage(
+            "extract_sources",
+            f"{base}/catalog.ecsv",
+            f"logs/extract_sources/{logs}.log",
+        ),
+        Stage(
+            "select_sources", f"{base}/selected.ecsv", f"logs/select_sources/{logs}.log"
+        ),
+        Stage(
+            "fetch_source_cutouts",
+            f"{base}/exposures.ecsv",
+            f"logs/fetch_source_cutouts/{logs}.log",
+        ),
+        Stage(
+            "measure_spectra",
+            f"{base}/spectra.ecsv",
+            f"logs/measure_spectra/{logs}.log",
+        ),
+        Stage(
+            "plot_difference",
+            f"{base}/difference.png",
+            f"logs/plot_difference/{logs}.log",
+        ),
+        Stage(
+            "interactive_page",
+            f"{base}/explore.html",
+            f"logs/interactive_page/{logs}.log",
+        ),
+    ]
+
+
+def write_run_summary():
+    """Write results/summary.ecsv and print one line per target and pair that is not ok; never raises."""
+    from spherex_sdt.summary import write_summary
+
+    entries = [
+        (t, p, pair_stages(t, p), f"results/{t}/{p}/spectra.ecsv")
+        for t in TARGETS.index
+        for p in PAIRS
+    ]
+    try:
+        table = write_summary(entries, SUMMARY)
+    except Exception as exc:  # the summary must not hide the run's own error
+        print(
+            f"could not write {SUMMARY}: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
+        return
+    print(f"run summary {SUMMARY}: {table.meta['status_counts']}", file=sys.stderr)
+    for row in table[table["status"] != "ok"]:
+        print(
+            f"  {row['target']} {row['pair']} {row['source']}: {row['status']} "
+            f"{row['stage']} {row['reason']}",
+            file=sys.stderr,
+        )

@@ -1,6 +1,7 @@
 """What every archive backend returns: image tables in one normalised layout."""
 
 import json
+import re
 
 import numpy as np
 from astropy.table import Table
@@ -8,7 +9,7 @@ from astropy.table import Table
 from ..detectors import parse_band_name
 from ..errors import ArchiveError
 
-__all__ = ["IMAGE_COLUMNS", "normalize_image_table", "empty_image_table"]
+__all__ = ["IMAGE_COLUMNS", "normalize_image_table", "empty_image_table", "safe_key"]
 
 IMAGE_COLUMNS = ("obs_id", "detector", "band", "mjd", "access_url", "key", "file_name", "s_region", "collection")
 """Columns of an image table: one row per Level-2 file. ``mjd`` is the exposure start (SIA t_min / TAP
@@ -21,15 +22,39 @@ def empty_image_table():
     )
 
 
-def _key_from_row(row, colnames):
+_KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
+
+
+def safe_key(key, *, source="archive"):
+    """An archive key (``qr2/level2/.../file.fits``) checked to be a plain relative path.
+
+    Keys come from the archive's answers and become URL paths and cache names, so each ``/``-separated part must be
+    a plain name: no ``..``, no absolute path, no empty part, no query string, no unusual characters.
+
+    Raises
+    ------
+    ArchiveError
+        Naming ``source`` and the key.
+    """
+    text = str(key)
+    parts = text.split("/")
+    if not text or any(not _KEY_PART.match(part) or ".." in part for part in parts):
+        raise ArchiveError(f"{source}: refusing archive key {text!r}: not a plain relative path "
+                           "(letters, digits and ._+- in '/'-separated parts, no '..')")
+    return text
+
+
+def _key_from_row(row, colnames, source):
     if "cloud_access" in colnames and str(row["cloud_access"]).strip().startswith("{"):
         try:
-            return json.loads(str(row["cloud_access"]))["aws"]["key"]
+            key = json.loads(str(row["cloud_access"]))["aws"]["key"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise ArchiveError(f"malformed cloud_access for {row['obs_id']}: {exc}") from exc
-    url = str(row["access_url"])
-    marker = "ibe/data/spherex/"
-    return url.split(marker, 1)[1] if marker in url else url
+            raise ArchiveError(f"{source}: malformed cloud_access for {row['obs_id']}: {exc}") from exc
+    else:
+        url = str(row["access_url"])
+        marker = "ibe/data/spherex/"
+        key = url.split(marker, 1)[1] if marker in url else url
+    return safe_key(key, source=source)
 
 
 def normalize_image_table(table, *, source):
@@ -53,7 +78,7 @@ def normalize_image_table(table, *, source):
             det = parse_band_name(row["energy_bandpassname"])
         except ValueError as exc:
             raise ArchiveError(f"{source}: {exc}") from None
-        key = _key_from_row(row, table.colnames)
+        key = _key_from_row(row, table.colnames, source)
         out.add_row(
             (
                 str(row["obs_id"]),

@@ -18,9 +18,10 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from ..detectors import band_name
+from ..config import check_collection
+from ..detectors import DETECTORS, band_name
 from ..errors import ArchiveError, InvalidInputError, SpherexSdtError
-from .base import empty_image_table, normalize_image_table, with_detectors
+from .base import empty_image_table, normalize_image_table, safe_key, with_detectors
 from .sections import TruncatedRead, remote_cutout
 
 __all__ = ["IrsaArchive", "exposure_query", "is_transient"]
@@ -48,6 +49,9 @@ def is_transient(exc):
     if type(exc).__name__ == "DALServiceError":
         cause = getattr(exc, "cause", None)
         return status in _TRANSIENT_HTTP or (status is None and (cause is None or is_transient(cause)))
+    if type(exc).__name__.startswith("DAL"):  # e.g. DALFormatError around a read timeout: judge the cause
+        cause = getattr(exc, "cause", None) or exc.__cause__
+        return cause is not None and cause is not exc and is_transient(cause)
     if type(exc).__name__ == "ClientResponseError":
         return status in _TRANSIENT_HTTP
     if type(exc).__name__ == "ClientError":  # botocore
@@ -63,7 +67,10 @@ def exposure_query(ra, dec, detectors=None):
         raise InvalidInputError(f"position ({ra}, {dec}) is outside RA [0, 360), Dec [-90, 90]")
     where = [f"CONTAINS(POINT('ICRS', {ra:.10f}, {dec:.10f}), pl.poly) = 1"]
     if detectors:
-        bands = ", ".join(f"'{band_name(int(d))}'" for d in sorted(set(detectors)) if 1 <= int(d) <= 6)
+        bad = [d for d in detectors if int(d) not in DETECTORS or int(d) != d]
+        if bad:
+            raise InvalidInputError(f"detectors must be among {list(DETECTORS)}, got {bad}")
+        bands = ", ".join(f"'{band_name(int(d))}'" for d in sorted(set(detectors)))
         where.append(f"pl.energy_bandpassname IN ({bands})")
     return (
         "SELECT art.uri, pl.time_bounds_lower, pl.energy_bandpassname, pl.obs_publisher_did "
@@ -123,7 +130,7 @@ class IrsaArchive:
         self.sia_url, self.tap_url = sia_url, tap_url
         self.data_url = data_url.rstrip("/") + "/"
         self.s3_endpoint_url, self.bucket = s3_endpoint_url, bucket
-        self.collection, self.transport = collection, transport
+        self.collection, self.transport = check_collection(collection), transport
         if cutouts not in ("auto", "s3-section", "http-section", "service"):
             raise InvalidInputError(
                 f"cutouts must be 'auto', 's3-section', 'http-section' or 'service', got {cutouts!r}")
@@ -236,7 +243,7 @@ class IrsaArchive:
 
     def fetch_calibration(self, key, dest):
         """Download a calibration file (e.g. a solid-angle pixel map) by archive key."""
-        self._get(self.data_url + key, dest)
+        self._get(self.data_url + safe_key(key, source="calibration"), dest)
 
     def _section_cutout(self, row, ra, dec, size_deg, dest):
         """Cutout from byte-range reads: the headers, the cutout rows of four planes and one PSF plane."""

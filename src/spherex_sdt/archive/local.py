@@ -8,7 +8,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..errors import ArchiveError
-from .base import normalize_image_table, with_detectors
+from .base import normalize_image_table, safe_key, with_detectors
 from .cutouts import make_cutout
 from .footprint import region_contains, region_overlaps_circle
 
@@ -34,6 +34,7 @@ class LocalArchive:
         self._index = None
 
     def _path(self, key):
+        safe_key(key, source=str(self.root))
         path = (self.root / key).resolve()
         if self.root.resolve() not in path.parents:
             raise ArchiveError(f"archive key {key!r} points outside {self.root}")

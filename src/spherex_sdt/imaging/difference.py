@@ -10,7 +10,7 @@ import numpy as np
 
 from ..calibration.flags import bad_pixel_mask, flag_bits
 from ..calibration.units import flux_per_pixel_factor, solid_angle_at
-from ..errors import InvalidInputError
+from ..errors import DataFormatError
 from .background import subtract_background
 from .reprojection import bounding_box, cut_box, reference_grid, reproject_onto
 
@@ -56,6 +56,8 @@ def _prepared(image, omega, box, bad_names, background_names, bkg_box, bkg_filte
     variance = image.variance[y0:y1, x0:x1].astype(float)
     flags = image.flags[y0:y1, x0:x1]
     bits = flag_bits(image.flags_header, source=f"{image.path} FLAGS")
+    if not np.isfinite(data).any():
+        raise DataFormatError(f"{image.path}: IMAGE has no finite pixel in the box x {x0}:{x1}, y {y0}:{y1} (all NaN)")
     bad = bad_pixel_mask(flags, bits, bad_names) | ~np.isfinite(data) | ~np.isfinite(variance)
     bg_bad = bad_pixel_mask(flags, bits, background_names) | bad
     data, _ = subtract_background(data, bg_bad, box=bkg_box, filter_size=bkg_filter)
@@ -90,8 +92,10 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size=64, ba
         An output pixel is masked when more than this fraction of its area comes from bad A pixels.
     """
     for name, img in (("image_a", image_a), ("image_b", image_b)):
-        if img.flags is None or img.variance is None:
-            raise InvalidInputError(f"{name} ({img.path}) has no FLAGS or VARIANCE HDU; a difference needs both")
+        missing = [hdu for hdu, plane in (("FLAGS", img.flags), ("VARIANCE", img.variance)) if plane is None]
+        if missing:
+            raise DataFormatError(f"{img.path} ({name}): missing HDU(s) {', '.join(missing)}; a difference needs "
+                                  "IMAGE, FLAGS and VARIANCE")
     # B: the reference grid, cut with a margin for its background
     box_b = cut_box(image_b.wcs, image_b.shape, ra, dec, size, margin=background_margin)
     b, var_b, bad_b, omega_box_b = _prepared(image_b, omega_b, box_b, bad_flags, background_flags, bkg_box,

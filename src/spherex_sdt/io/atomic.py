@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_fits", "write_table"]
+__all__ = ["atomic_path", "remove_parts", "write_fits", "write_table"]
 
 
 def _process_umask():
@@ -42,17 +42,26 @@ def atomic_path(path):
             tmp.unlink()
 
 
+def remove_parts(path):
+    """Delete temporaries of ``path`` left by a killed writer (for products, which one job alone writes)."""
+    path = Path(path)
+    for part in path.parent.glob(f".{path.name}.*.part{path.suffix}"):
+        part.unlink(missing_ok=True)
+
+
 def write_fits(hdul, path, *, checksum=True):
-    """Write an `~astropy.io.fits.HDUList` atomically."""
+    """Write an `~astropy.io.fits.HDUList` atomically (removing temporaries a killed run left)."""
+    remove_parts(path)
     with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True, checksum=checksum)
 
 
 def write_table(table, path, **kwargs):
-    """Write an astropy table atomically; the format follows the suffix (``.ecsv``, ``.fits``, ``.xml``/``.vot``)."""
+    """Write an astropy table atomically (removing temporaries a killed run left); the format follows the suffix (``.ecsv``, ``.fits``, ``.xml``/``.vot``)."""
     path = Path(path)
     fmt = {".ecsv": "ascii.ecsv", ".fits": "fits", ".xml": "votable", ".vot": "votable"}.get(path.suffix)
     if fmt is None:
         raise ValueError(f"cannot choose a table format for {path} (use .ecsv, .fits, .xml or .vot)")
+    remove_parts(path)
     with atomic_path(path) as tmp:
         table.write(tmp, format=fmt, overwrite=True, **kwargs)

@@ -14,6 +14,7 @@ __all__ = [
     "plot_overlap",
     "plot_significance",
     "plot_spectrum",
+    "plot_message",
     "draw_ellipses",
     "DETECTOR_COLOURS",
     "ELLIPSE_SCALE",
@@ -287,3 +288,11 @@ def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, min
     fig.tight_layout()
     _save(fig, path, dpi)
     return n
+
+
+def plot_message(text, path):
+    """Write a PNG holding only a message (e.g. why a target has no difference image)."""
+    fig = plt.figure(figsize=(8, 3))
+    fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

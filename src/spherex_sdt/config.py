@@ -1,0 +1,146 @@
+"""Checks of the workflow configuration that a JSON schema cannot express (relations between keys).
+
+The schema (``workflow/schemas/config.schema.yaml``) checks each key's type and range; `check_config` then checks
+the keys against each other, before any job runs. Every message names the config file, the key and what is
+accepted.
+"""
+
+import re
+
+from .errors import InvalidInputError
+
+__all__ = ["validate_config", "check_config", "schema_error", "COLLECTION_PATTERN", "check_collection"]
+
+COLLECTION_PATTERN = r"spherex_[a-z0-9_]{1,40}"
+"""SIA collection names accepted (IRSA's are ``spherex_qr``, ``spherex_qr2``, ...): they reach SIA and TAP."""
+
+
+def check_collection(name):
+    """Return ``name`` if it is an acceptable SIA collection name, else raise `InvalidInputError`."""
+    if not isinstance(name, str) or not re.fullmatch(COLLECTION_PATTERN, name):
+        raise InvalidInputError(f"archive.collection: {name!r} is not a SPHEREx collection name "
+                                f"(accepted: {COLLECTION_PATTERN}, e.g. spherex_qr2)")
+    return name
+
+
+def _fail(source, key, message):
+    raise InvalidInputError(f"config {source}, key {key}: {message}")
+
+
+def _check_photometry(config, source):
+    phot = config.get("photometry", {})
+    radii = [float(r) for r in phot.get("radii_px", [2.0, 3.0, 4.0])]
+    inner, outer = (float(a) for a in phot.get("annulus_px", [7.0, 16.0]))
+    if not inner < outer:
+        _fail(source, "photometry.annulus_px", f"[{inner:g}, {outer:g}] must be [inner, outer] with inner < outer")
+    if not max(radii) < inner:
+        _fail(source, "photometry.annulus_px",
+              f"inner radius {inner:g} must exceed the largest aperture radius {max(radii):g} (photometry.radii_px)")
+    radius = config.get("spectra", {}).get("radius_px")
+    if radius is not None and not any(abs(float(radius) - r) < 1e-9 for r in radii):
+        _fail(source, "spectra.radius_px", f"{radius:g} is not one of photometry.radii_px {radii}")
+
+
+def _check_selection(config, source):
+    sel = config.get("selection", {})
+    strategy = sel.get("strategy", "brightest")
+    if strategy == "ids" and not sel.get("ids"):
+        _fail(source, "selection.ids", "strategy 'ids' needs a non-empty list of catalogue ids")
+    if strategy == "positions" and not sel.get("positions"):
+        _fail(source, "selection.positions", "strategy 'positions' needs a non-empty list of [ra_deg, dec_deg]")
+
+
+def _check_difference(config, source):
+    diff = config.get("difference", {})
+    size, margin = int(diff.get("size_px", 64)), int(diff.get("background_margin_px", 32))
+    box = int(diff.get("background_box_px", 32))
+    if box > size + 2 * margin:
+        _fail(source, "difference.background_box_px",
+              f"{box} exceeds the background cut-out size_px + 2 * background_margin_px = {size + 2 * margin}")
+
+
+def _check_archive(config, source):
+    archive = config.get("archive", {})
+    try:
+        check_collection(archive.get("collection"))
+    except InvalidInputError as exc:
+        _fail(source, "archive.collection", str(exc).split(": ", 1)[1])
+    if archive.get("backend") == "irsa":
+        for key in ("sia_url", "tap_url", "data_url"):
+            if not re.match(r"^https?://[^\s/]+", str(archive.get(key, ""))):
+                _fail(source, f"archive.{key}", f"{archive.get(key)!r} is not an http(s) URL")
+    pairs = config.get("pairs", ["D2-D4"])
+    duplicates = sorted({p for p in pairs if pairs.count(p) > 1})
+    if duplicates:
+        _fail(source, "pairs", f"{', '.join(duplicates)} listed more than once")
+
+
+def check_config(config, *, source="(config)"):
+    """Check the relations between configuration keys (after schema validation and defaults).
+
+    Parameters
+    ----------
+    config : dict
+        The workflow configuration.
+    source : str
+        The config file(s), named in messages.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``source``, the key and the accepted values.
+    """
+    for check in (_check_archive, _check_photometry, _check_selection, _check_difference):
+        check(config, source)
+    return config
+
+
+def _schema_violation(exc):
+    """The jsonschema ``ValidationError`` behind ``exc`` (Snakemake wraps it), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if hasattr(exc, "absolute_path") and hasattr(exc, "validator"):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _accepted(violation):
+    """What the schema accepts at the failing key, in words."""
+    schema = violation.schema if isinstance(violation.schema, dict) else {}
+    parts = [f"{k} {schema[k]}" for k in ("enum", "pattern", "minimum", "exclusiveMinimum", "maximum",
+                                          "exclusiveMaximum", "minItems", "maxItems", "type") if k in schema]
+    if violation.validator == "additionalProperties":
+        parts = [f"keys {sorted(schema.get('properties', {}))}"]
+    return "; ".join(parts)
+
+
+def schema_error(exc, *, source):
+    """An `InvalidInputError` naming the config file, key and accepted values for a schema validation failure."""
+    violation = _schema_violation(exc)
+    if violation is None:
+        return InvalidInputError(f"config {source}: {exc}")
+    key = ".".join(str(p) for p in violation.absolute_path) or "(top level)"
+    accepted = _accepted(violation)
+    return InvalidInputError(f"config {source}, key {key}: {violation.message}"
+                             + (f" (accepted: {accepted})" if accepted else ""))
+
+
+def validate_config(config, validate, schema, *, source="(config)"):
+    """Validate ``config`` against the JSON ``schema`` (filling defaults), then `check_config`.
+
+    ``validate`` is ``snakemake.utils.validate`` (passed in: this package does not import Snakemake).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``source``, the key and the accepted values.
+    """
+    try:
+        validate(config, schema=schema)
+    except Exception as exc:  # Snakemake raises WorkflowError around jsonschema's ValidationError
+        if _schema_violation(exc) is None:
+            raise
+        raise schema_error(exc, source=source) from None
+    return check_config(config, source=source)

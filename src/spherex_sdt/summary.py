@@ -1,0 +1,116 @@
+"""The run summary: one row per target, pair and source with a status and a reason, read from the products and logs.
+
+It is written at the end of every run, successful or not (the workflow's ``onsuccess``/``onerror`` handlers), so it
+also names targets whose jobs failed under ``--keep-going``: for those, the first missing product tells the stage,
+and that stage's log tells the reason. The workflow passes the paths; this module knows no directory layout.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from .io import write_table
+
+__all__ = ["Stage", "SUMMARY_COLUMNS", "pair_summary", "run_summary", "write_summary", "log_reason"]
+
+SUMMARY_COLUMNS = (("target", str), ("pair", str), ("source", str), ("status", str), ("stage", str),
+                   ("reason", str), ("n_exposures", int), ("n_measured", int))
+"""``status`` is one of ``ok``, ``no_measurements`` (a source without a usable cutout), ``no_sources`` (nothing
+selected), ``no_coverage`` (no image pair covers the target), ``failed`` (a job failed: ``stage`` names its rule)
+or ``not_run`` (stopped before the job ran, e.g. a shared input failed or the run was interrupted)."""
+
+_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Interrupt)\w*): ?(.*)$")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One job's product for a target and pair: the rule, the file it writes and its log."""
+
+    rule: str
+    product: str
+    log: str
+
+
+def log_reason(path, *, limit=500):
+    """The last exception line of a job log (``ErrorType: message``, module prefix dropped), or None."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for line in reversed(lines):
+        match = _ERROR_LINE.match(line.strip())
+        if match:
+            return f"{match.group(1)}: {match.group(2)}"[:limit]
+    return "interrupted: the log ends without an error (job killed or run stopped)"
+
+
+def _row(target, pair, *, source="", status, stage="", reason="", n_exposures=0, n_measured=0):
+    return {"target": target, "pair": pair, "source": source, "status": status, "stage": stage, "reason": reason,
+            "n_exposures": int(n_exposures), "n_measured": int(n_measured)}
+
+
+def _missing_stage_row(target, pair, stage):
+    reason = log_reason(stage.log)
+    if reason is None:
+        return _row(target, pair, status="not_run", stage=stage.rule,
+                    reason=f"{stage.rule} did not run (an earlier or shared job failed, or the run stopped)")
+    return _row(target, pair, status="failed", stage=stage.rule, reason=reason)
+
+
+def _source_rows(target, pair, spectra):
+    table = Table.read(spectra, format="ascii.ecsv")
+    status, reason = str(table.meta.get("status", "ok")), str(table.meta.get("reason", ""))
+    if status != "ok":
+        return [_row(target, pair, status=status, reason=reason)]
+    if len(table) == 0:
+        detections = int(table.meta.get("n_detections", 0))
+        return [_row(target, pair, status="no_sources", stage="select_sources",
+                     reason=f"no source selected ({detections} detections in the difference image)")]
+    rows = []
+    for entry in table:
+        n_exp, n_meas = int(entry["n_exposures"]), int(entry["n_measured"])
+        note = "" if n_meas == n_exp else f"{n_exp - n_meas} of {n_exp} exposures not measured (see spectrum meta)"
+        rows.append(_row(target, pair, source=str(entry["source"]), status="ok" if n_meas else "no_measurements",
+                         stage="measure_spectra" if not n_meas else "", reason=note, n_exposures=n_exp,
+                         n_measured=n_meas))
+    return rows
+
+
+def pair_summary(target, pair, stages, spectra):
+    """Rows for one target and pair.
+
+    Parameters
+    ----------
+    target, pair : str
+    stages : sequence of `Stage`
+        Every job the pair's products depend on, in pipeline order (shared calibration jobs included).
+    spectra : path-like
+        The pair's spectrum summary table (``measure_spectra``'s output), read when every product exists.
+    """
+    for stage in stages:
+        if not Path(stage.product).exists():
+            return [_missing_stage_row(target, pair, stage)]
+    return _source_rows(target, pair, spectra)
+
+
+def run_summary(entries):
+    """The summary table of a run: ``entries`` holds ``(target, pair, stages, spectra)`` for every target and pair."""
+    rows = [row for target, pair, stages, spectra in entries for row in pair_summary(target, pair, stages, spectra)]
+    names = [c for c, _ in SUMMARY_COLUMNS]
+    if rows:
+        table = Table(rows=[[row[c] for c in names] for row in rows], names=names)
+    else:
+        table = Table(names=names, dtype=[d for _, d in SUMMARY_COLUMNS])
+    counts = {str(s): int(np.sum(table["status"] == s)) for s in dict.fromkeys(table["status"])}
+    table.meta["status_counts"] = counts
+    return table
+
+
+def write_summary(entries, output):
+    """Write `run_summary` to ``output`` (atomically) and return it."""
+    table = run_summary(entries)
+    write_table(table, output)
+    return table
