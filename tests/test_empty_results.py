@@ -36,7 +36,9 @@ def _downstream(base, archive, cache):
                                base / "exposures.ecsv")
     tasks.measure_spectra(base / "exposures.ecsv", {}, PHOTOMETRY, BINNING, base / "sources", base / "spectra.ecsv")
     tasks.plot_difference(base / "difference.fits", base / "catalog.ecsv", base / "selected.ecsv",
-                          base / "difference.png")
+                          {name: base / f"{name}.png" for name in ("difference", "overlap", "significance")})
+    tasks.interactive_page(base / "difference.fits", base / "catalog.ecsv", base / "selected.ecsv", base / "sources",
+                           3.0, base / "explore.html")
     return outputs
 
 
@@ -60,7 +62,9 @@ def test_target_without_coverage_gets_empty_valid_products(tmp_path):
         assert len(table) == 0
         if str(path).endswith(".ecsv"):
             assert table.meta["status"] == "no_coverage"
-    assert (base / "difference.png").stat().st_size > 1000
+    for name in ("difference", "overlap", "significance"):
+        assert (base / f"{name}.png").stat().st_size > 1000
+    assert "no_coverage" in (base / "explore.html").read_text()
     assert not (cache / "level2").exists()  # nothing fetched
     [row] = pair_summary("nowhere", "D2-D4", _stages(base), base / "spectra.ecsv")
     assert row["status"] == "no_coverage" and "no D2 image contains (10.000000, -40.000000)" in row["reason"]
