@@ -421,10 +421,12 @@ def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time=""
     meta = {
         "source": source, "ra_deg": ra, "dec_deg": dec,
         "software": f"spherex-sdt {__version__}", "photometry_algorithm": ALGORITHM_VERSION,
-        "settings_hash": settings_hash(params), "settings": params, "archive_query_time_utc": query_time,
+        # the calibration mode enters the hash; table (the default) keeps the hash it always had
+        "settings_hash": settings_hash(params) if mode == "table" else settings_hash(params, mode),
+        "settings": params, "archive_query_time_utc": query_time,
         "n_exposures_found": len(exposures), "n_measured": len(measurements),
         "skipped": [f"{name}: {why}" for name, why in skipped],
-        "flux_unit": "uJy", "wavelength_source": WAVELENGTH_SOURCES[mode],
+        "flux_unit": "uJy", "wavelengths": mode, "wavelength_source": WAVELENGTH_SOURCES[mode],
     }
     return spectrum_table(measurements, list(SPHEREX_FLAGS), meta)
 
@@ -438,6 +440,7 @@ def _write_spectrum_files(table, folder, binning, channels, truth):
         "SOURCE": meta["source"], "RA": meta["ra_deg"], "DEC": meta["dec_deg"], "SOFTWARE": meta["software"],
         "PHOTALG": ALGORITHM_VERSION, "SETHASH": meta["settings_hash"], "QUERYUTC": meta["archive_query_time_utc"],
         "NEXPFND": meta["n_exposures_found"], "NMEAS": meta["n_measured"],
+        "WAVESRC": meta.get("wavelengths", "table"),
     }
     write_table(fits_table, folder / "spectrum.fits")
     binned = binned_spectrum(table, binning["radius_px"], channels, clip_sigma=binning["clip_sigma"])

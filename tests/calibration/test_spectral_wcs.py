@@ -174,6 +174,8 @@ def test_source_spectrum_takes_wavelengths_from_the_calibration(small_archive, c
     assert table.meta["wavelength_source"] == WAVELENGTH_SOURCES["table"]
     assert calib.meta["wavelength_source"] == WAVELENGTH_SOURCES["calibration"]
     assert calib.meta["wavelength_source"].startswith("spectral_wcs calibration")
+    assert (table.meta["wavelengths"], calib.meta["wavelengths"]) == ("table", "calibration")
+    assert calib.meta["settings_hash"] != table.meta["settings_hash"] == tasks.settings_hash(params)
     assert len(calib) == len(table) > 20
     diff = np.abs(np.asarray(calib["wavelength"].value) - np.asarray(table["wavelength"].value))
     assert np.all(diff < 2e-3) and np.any(diff > 0)

@@ -44,6 +44,7 @@ def test_calibration_wavelengths_rerun_photometry_only(run, tmp_path):
         diff = np.abs(np.asarray(calib["wavelength"]) - np.asarray(table["wavelength"]))
         assert np.all(diff < 2e-3) and np.any(diff > 0)
         np.testing.assert_array_equal(np.asarray(calib["flux"]), np.asarray(table["flux"]))
+        assert Table.read(here / "sources" / source / "spectrum.fits").meta["WAVESRC"] == "calibration"
     # back to the table: the input set changes again, so the spectra are measured from the table once more
     dry = snakemake(workdir, "-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
