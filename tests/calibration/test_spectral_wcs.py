@@ -68,6 +68,18 @@ def test_off_detector_positions_are_nan():
     assert sample_parent_maps(cwave, cwave, 1.5, 0.5)[0] == pytest.approx(np.mean(cwave[0:2, 1:3]))
 
 
+def test_sampling_is_scipy_bilinear_inside_the_pixel_centres():
+    from scipy.interpolate import RegularGridInterpolator
+
+    rng = np.random.default_rng(3)
+    cwave, cband = rng.normal(size=(2, 40, 50))
+    x, y = rng.uniform(0, 49, 500), rng.uniform(0, 39, 500)
+    lam, band = sample_parent_maps(cwave, cband, x, y)
+    for got, plane in ((lam, cwave), (band, cband)):
+        want = RegularGridInterpolator((np.arange(40.0), np.arange(50.0)), plane)(np.stack([y, x], axis=-1))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
 @pytest.fixture(scope="module", name="cutouts")
 def fixture_cutouts(small_archive, tmp_path_factory):
     """Cutouts (0.05 deg) around the simulated sources from every exposure that contains them."""

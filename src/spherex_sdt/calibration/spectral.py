@@ -92,15 +92,18 @@ def sample_parent_maps(cwave, cband, parent_x, parent_y):
     wavelength, bandwidth : ndarray
         In µm, the shape of ``parent_x``; NaN outside the detector.
     """
-    from scipy.interpolate import RegularGridInterpolator
-
     ny, nx = np.shape(cwave)
-    axes = (np.arange(ny, dtype=float), np.arange(nx, dtype=float))
     x, y = np.asarray(parent_x, float), np.asarray(parent_y, float)
     off = ~((x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5))
-    pts = np.stack([np.ravel(y), np.ravel(x)], axis=-1)
+    x, y = np.where(off, 0.0, x), np.where(off, 0.0, y)
+    # the cell [x0, x0 + 1] x [y0, y0 + 1] holding the position; edge cells are extended over the outer half pixel
+    x0 = np.clip(np.floor(x).astype(int), 0, nx - 2)
+    y0 = np.clip(np.floor(y).astype(int), 0, ny - 2)
+    t, u = x - x0, y - y0
     out = []
     for plane in (cwave, cband):
-        interp = RegularGridInterpolator(axes, np.asarray(plane, float), bounds_error=False, fill_value=None)
-        out.append(np.where(off, np.nan, interp(pts).reshape(np.shape(x))))
+        v = np.asarray(plane, float)
+        value = ((1 - t) * (1 - u) * v[y0, x0] + t * (1 - u) * v[y0, x0 + 1]
+                 + (1 - t) * u * v[y0 + 1, x0] + t * u * v[y0 + 1, x0 + 1])
+        out.append(np.where(off, np.nan, value))
     return out[0], out[1]
