@@ -98,6 +98,10 @@ CONFIG_CASES = [
     config_case({"colour": "red"}, r"\(top level\): Additional properties .*'colour'", "unknown-key"),
     config_case({"calibration__solid_angle_map": "sapm.fits"}, r"calibration\.solid_angle_map: 'sapm\.fits' does",
                 "sapm-without-detector"),
+    config_case({"calibration__spectral_wcs": "swcs.fits"}, r"calibration\.spectral_wcs: 'swcs\.fits' does",
+                "spectral-wcs-without-detector"),
+    config_case({"spectra__wavelengths": "astropy"}, r"spectra\.wavelengths: 'astropy' is not one of .*calibration",
+                "wavelengths-unknown"),
 ]
 
 

@@ -20,13 +20,14 @@ from . import __version__
 from .archive import cached_fetch, cutout_cache_name, open_archive, safe_file_name
 from .archive.cutouts import cutout_pixels
 from .calibration.flags import SPHEREX_FLAGS
+from .calibration.spectral import WAVELENGTH_SOURCES
 from .detectors import PIXEL_SCALE_ARCSEC, parse_pair
 from .errors import DataFormatError, NoCoverageError, SpherexSdtError
 from .extraction import extract_both_signs, select_sources as _select
 from .extraction.sextractor import sextractor_version
 from .imaging import difference_image
 from .imaging.pairs import choose_pair
-from .io import read_solid_angle_map, read_spectral_image, write_fits, write_table
+from .io import read_solid_angle_map, read_spectral_image, read_spectral_wcs, write_fits, write_table
 from .io.atomic import atomic_path
 from .io.vo import describe_columns
 from .photometry import ALGORITHM_VERSION, measure_cutout
@@ -156,8 +157,11 @@ def _write_no_pair(images, pair, ra, dec, reason, output):
     log.warning("%s: no coverage: %s", pair, reason)
 
 
-def fetch_calibration(key, archive, output):
-    """Download one calibration file (a solid-angle pixel map) into place.
+def fetch_calibration(key, archive, output, *, require=("IMAGE",)):
+    """Download one calibration file (a solid-angle pixel map, a spectral_wcs file) into place.
+
+    ``require`` names the HDUs the download must hold (``IMAGE`` for a solid-angle map, ``CWAVE`` and ``CBAND`` for
+    a spectral_wcs file); a download without them is refused.
 
     The download lands in ``.downloads/`` next to ``output``, and ``output`` is a relative symbolic link to it:
     Snakemake deletes (and touches) the outputs of jobs, and a killed job's output is deleted before its re-run;
@@ -166,7 +170,7 @@ def fetch_calibration(key, archive, output):
     output = Path(output)
     store = output.parent / ".downloads" / output.name
     backend = open_archive(archive)
-    cached_fetch(store, lambda tmp: backend.fetch_calibration(key, tmp), require=("IMAGE",), source=key)
+    cached_fetch(store, lambda tmp: backend.fetch_calibration(key, tmp), require=tuple(require), source=key)
     _link(store, output)
 
 
@@ -386,8 +390,13 @@ def _usable_cutout(path):
     return image
 
 
-def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time=""):
-    """The spectrum table of one source from its rows of an exposure manifest (see `fetch_source_cutouts`)."""
+def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time="", wavelength_maps=None):
+    """The spectrum table of one source from its rows of an exposure manifest (see `fetch_source_cutouts`).
+
+    ``wavelength_maps`` maps detector to its ``spectral_wcs`` (CWAVE, CBAND) images: wavelengths and bandwidths then
+    come from that calibration, else from each cutout's WCS-WAVE table; ``meta['wavelength_source']`` says which.
+    """
+    mode = "table" if wavelength_maps is None else "calibration"
     measurements = []
     skipped = []
     for item in exposures:
@@ -402,7 +411,8 @@ def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time=""
             continue
         m = measure_cutout(image, omegas[image.detector], ra, dec, radii=params["radii_px"],
                            annulus=params["annulus_px"], bad_flags=params["bad_flags"],
-                           background_flags=params["background_flags"])
+                           background_flags=params["background_flags"],
+                           wavelength_maps=None if wavelength_maps is None else wavelength_maps[image.detector])
         if m is None:
             skipped.append((item["file_name"], "position outside the cutout"))
             continue
@@ -411,10 +421,12 @@ def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time=""
     meta = {
         "source": source, "ra_deg": ra, "dec_deg": dec,
         "software": f"spherex-sdt {__version__}", "photometry_algorithm": ALGORITHM_VERSION,
-        "settings_hash": settings_hash(params), "settings": params, "archive_query_time_utc": query_time,
+        # the calibration mode enters the hash; table (the default) keeps the hash it always had
+        "settings_hash": settings_hash(params) if mode == "table" else settings_hash(params, mode),
+        "settings": params, "archive_query_time_utc": query_time,
         "n_exposures_found": len(exposures), "n_measured": len(measurements),
         "skipped": [f"{name}: {why}" for name, why in skipped],
-        "flux_unit": "uJy", "wavelength_source": "spectral WCS W (WCS-WAVE table, bilinear)",
+        "flux_unit": "uJy", "wavelengths": mode, "wavelength_source": WAVELENGTH_SOURCES[mode],
     }
     return spectrum_table(measurements, list(SPHEREX_FLAGS), meta)
 
@@ -428,6 +440,7 @@ def _write_spectrum_files(table, folder, binning, channels, truth):
         "SOURCE": meta["source"], "RA": meta["ra_deg"], "DEC": meta["dec_deg"], "SOFTWARE": meta["software"],
         "PHOTALG": ALGORITHM_VERSION, "SETHASH": meta["settings_hash"], "QUERYUTC": meta["archive_query_time_utc"],
         "NEXPFND": meta["n_exposures_found"], "NMEAS": meta["n_measured"],
+        "WAVESRC": meta.get("wavelengths", "table"),
     }
     write_table(fits_table, folder / "spectrum.fits")
     binned = binned_spectrum(table, binning["radius_px"], channels, clip_sigma=binning["clip_sigma"])
@@ -436,15 +449,19 @@ def _write_spectrum_files(table, folder, binning, channels, truth):
 
 
 def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, summary, *, channels=None,
-                    truth=None):
+                    truth=None, spectral_wcs=None):
     """Photometry of every selected source of a target and pair, one spectrum folder per source.
 
     Writes ``sources_dir/{source}/spectrum.ecsv`` (one row per exposure and radius), ``spectrum.fits``,
     ``spectrum_binned.ecsv`` (the ``binning['radius_px']`` spectrum on the standard channels; ``channels`` is a
     spectral_channels file or None for the equal-R fallback) and ``spectrum.png``; then the ``summary`` table.
+    ``spectral_wcs`` maps detector to its spectral_wcs calibration file: wavelengths then come from it
+    (``spectra.wavelengths: calibration``); None keeps each cutout's WCS-WAVE table.
     """
     manifest = Table.read(exposures, format="ascii.ecsv")
     omegas = {int(d): read_solid_angle_map(path) for d, path in solid_angle_maps.items()}
+    wavelength_maps = ({int(d): read_spectral_wcs(path) for d, path in spectral_wcs.items()}
+                       if spectral_wcs else None)
     truth_table = Table.read(truth, format="ascii.ecsv") if truth else None
     sources_dir = Path(sources_dir)
     sources_dir.mkdir(parents=True, exist_ok=True)
@@ -454,7 +471,7 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
         part = manifest[np.asarray(manifest["source"]).astype(str) == source]
         ra, dec = float(part["ra"][0]), float(part["dec"][0])
         table = source_spectrum(part, ra, dec, source, omegas, params,
-                                query_time=manifest.meta.get("query_time_utc", ""))
+                                query_time=manifest.meta.get("query_time_utc", ""), wavelength_maps=wavelength_maps)
         _write_spectrum_files(table, sources_dir / source, binning, channels, _truth_curve(truth_table, ra, dec))
         radius = binning["radius_px"]
         sel = np.isclose(np.asarray(table["radius"], float), radius) if len(table) else np.zeros(0, bool)

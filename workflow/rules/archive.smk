@@ -77,3 +77,29 @@ rule fetch_solid_angle_map:
         archive=get_archive_params(),
     script:
         "../../scripts/fetch_solid_angle_map.py"
+
+
+# only requested (by measure_spectra) with spectra.wavelengths: calibration
+rule fetch_spectral_wcs:
+    input:
+        get_archive_ready,
+    output:
+        spectral_wcs_path("{detector}"),
+    log:
+        "logs/fetch_spectral_wcs/D{detector}.log",
+    benchmark:
+        "benchmarks/fetch_spectral_wcs/D{detector}.tsv"
+    retries: 2
+    localrule: True
+    conda:
+        "../../envs/spherex-sdt.yaml"
+    threads: 1
+    resources:
+        irsa_connections=1,
+        mem_mb=1000,
+        runtime=30,
+    params:
+        key=get_spectral_wcs_key,
+        archive=get_archive_params(),
+    script:
+        "../../scripts/fetch_spectral_wcs.py"

@@ -89,6 +89,30 @@ def get_photometry_solid_angle_maps(wildcards):
     return [solid_angle_map_path(d) for d in config["photometry"]["detectors"]]
 
 
+def spectral_wcs_key(detector):
+    return config["calibration"]["spectral_wcs"].format(detector=detector)
+
+
+def get_spectral_wcs_key(wildcards):
+    return spectral_wcs_key(wildcards.detector)
+
+
+def spectral_wcs_path(detector):
+    return f"{config['cache_dir']}/calibration/{Path(spectral_wcs_key(detector)).name}"
+
+
+def wavelengths_from_calibration():
+    """True when spectra take their wavelengths from the spectral_wcs calibration product."""
+    return config["spectra"]["wavelengths"] == "calibration"
+
+
+def get_photometry_spectral_wcs(wildcards):
+    """The spectral_wcs files of the photometry detectors, when configured (else none: the DAG is unchanged)."""
+    if not wavelengths_from_calibration():
+        return []
+    return [spectral_wcs_path(d) for d in config["photometry"]["detectors"]]
+
+
 def get_flag_policy():
     flags = config["flags"]
     return {
@@ -202,6 +226,15 @@ def pair_stages(target, pair):
             [*pair_detectors(pair), *config["photometry"]["detectors"]]
         )
     ]
+    if wavelengths_from_calibration():
+        maps += [
+            Stage(
+                "fetch_spectral_wcs",
+                spectral_wcs_path(d),
+                f"logs/fetch_spectral_wcs/D{d}.log",
+            )
+            for d in config["photometry"]["detectors"]
+        ]
     return [
         Stage(
             "search_images",

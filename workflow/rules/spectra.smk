@@ -35,6 +35,7 @@ rule measure_spectra:
     input:
         exposures="results/{target}/{pair}/exposures.ecsv",
         solid_angle_maps=get_photometry_solid_angle_maps,
+        spectral_wcs=get_photometry_spectral_wcs,
         channels=get_spectral_channels,
         truth=get_truth_catalog,
     output:
@@ -61,6 +62,7 @@ rule measure_spectra:
         detectors=[int(d) for d in config["photometry"]["detectors"]],
         photometry=get_photometry_params,
         binning=get_binning_params,
+        wavelengths=config["spectra"]["wavelengths"],
         algorithm=PHOTOMETRY_VERSION,
     script:
         "../../scripts/measure_spectra.py"

@@ -8,7 +8,7 @@ from .flags import (
     flag_bits,
     flag_counts,
 )
-from .spectral import wave_table_bilinear, wavelength_at
+from .spectral import WAVELENGTH_SOURCES, sample_parent_maps, wave_table_bilinear, wavelength_at
 from .units import (
     MJY_SR_TO_UJY_ARCSEC2,
     flux_per_pixel_factor,
@@ -23,6 +23,8 @@ __all__ = [
     "bad_pixel_mask",
     "flag_bits",
     "flag_counts",
+    "WAVELENGTH_SOURCES",
+    "sample_parent_maps",
     "wave_table_bilinear",
     "wavelength_at",
     "MJY_SR_TO_UJY_ARCSEC2",

@@ -1,9 +1,16 @@
-"""Wavelength and bandwidth at pixel positions from the spectral WCS ``W`` (``spherex-data.md`` §6)."""
+"""Wavelength and bandwidth at pixel positions: from the spectral WCS ``W`` (``spherex-data.md`` §6.1-6.4) or from
+the per-pixel ``spectral_wcs`` calibration images CWAVE/CBAND (§6.5)."""
 
 import astropy.units as u
 import numpy as np
 
-__all__ = ["wavelength_at", "wave_table_bilinear"]
+__all__ = ["wavelength_at", "wave_table_bilinear", "WAVELENGTH_SOURCES", "sample_parent_maps"]
+
+WAVELENGTH_SOURCES = {
+    "table": "spectral WCS W (WCS-WAVE table, bilinear)",
+    "calibration": "spectral_wcs calibration (CWAVE/CBAND, bilinear at the parent position)",
+}
+"""Where a spectrum's wavelengths come from (``spectra.wavelengths``), and how its metadata says so."""
 
 
 def wavelength_at(spectral_wcs, x, y):
@@ -59,4 +66,44 @@ def wave_table_bilinear(x_points, y_points, values, crpix1w, crpix2w, x, y):
             fill_value=np.nan,
         )
         out.append(interp(pts).reshape(np.shape(u_)))
+    return out[0], out[1]
+
+
+def sample_parent_maps(cwave, cband, parent_x, parent_y):
+    """Wavelength and bandwidth (µm) from full-detector CWAVE/CBAND images at 0-based parent positions.
+
+    The images hold one value per pixel, at the pixel centre (integer 0-based parent index, ``[y, x]``). A source
+    sits at a fractional position, so the value there is interpolated bilinearly between the four surrounding pixel
+    centres: continuous in position (nearest-pixel sampling would jump by a row's ~0.3 nm step) and the same rule
+    the WCS-WAVE table uses, so the two sources differ only by what the table's coarse grid misses. In the half pixel
+    between an edge pixel's centre and the detector edge the edge cell's bilinear surface is extended linearly;
+    positions off the detector give NaN.
+
+    Parameters
+    ----------
+    cwave, cband : 2D ndarray
+        Per-pixel central wavelength and bandwidth (µm) of one detector, as `spherex_sdt.io.read_spectral_wcs`
+        returns them.
+    parent_x, parent_y : float or array_like
+        0-based parent-detector pixel coordinates (``x_parent = 1 + x_c - CRPIX1A``, ``spherex-data.md`` §5).
+
+    Returns
+    -------
+    wavelength, bandwidth : ndarray
+        In µm, the shape of ``parent_x``; NaN outside the detector.
+    """
+    ny, nx = np.shape(cwave)
+    x, y = np.asarray(parent_x, float), np.asarray(parent_y, float)
+    off = ~((x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5))
+    x, y = np.where(off, 0.0, x), np.where(off, 0.0, y)
+    # the cell [x0, x0 + 1] x [y0, y0 + 1] holding the position; edge cells are extended over the outer half pixel
+    x0 = np.clip(np.floor(x).astype(int), 0, nx - 2)
+    y0 = np.clip(np.floor(y).astype(int), 0, ny - 2)
+    t, u = x - x0, y - y0
+    out = []
+    for plane in (cwave, cband):
+        v = np.asarray(plane, float)
+        value = ((1 - t) * (1 - u) * v[y0, x0] + t * (1 - u) * v[y0, x0 + 1]
+                 + (1 - t) * u * v[y0 + 1, x0] + t * u * v[y0 + 1, x0 + 1])
+        out.append(np.where(off, np.nan, value))
     return out[0], out[1]

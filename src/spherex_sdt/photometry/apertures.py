@@ -12,6 +12,7 @@ from astropy.stats import sigma_clipped_stats
 from photutils.aperture import CircularAperture, CircularAnnulus
 
 from ..calibration.flags import bad_pixel_mask, flag_bits
+from ..calibration.spectral import sample_parent_maps
 from ..calibration.units import flux_per_pixel_factor, solid_angle_at
 from ..errors import InvalidInputError
 from ..versions import PHOTOMETRY_ALGORITHM
@@ -168,7 +169,8 @@ def psf_photometry(flux, variance, bad, psf, x, y, *, background=0.0, background
             "chi2_psf": float(chi2), "n_psf": int(use.sum())}
 
 
-def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags, background_flags):
+def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags, background_flags,
+                   wavelength_maps=None):
     """Photometry of a sky position on one Level-2 cutout.
 
     Parameters
@@ -177,6 +179,10 @@ def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags
         A cutout (or full frame) with FLAGS and VARIANCE.
     solid_angle_map : 2D ndarray
         The full-detector solid-angle map (arcsec²) of the image's detector.
+    wavelength_maps : (2D ndarray, 2D ndarray), optional
+        The detector's ``spectral_wcs`` CWAVE and CBAND images (µm, `spherex_sdt.io.read_spectral_wcs`): wavelength
+        and bandwidth are then sampled there at the parent position (`sample_parent_maps`). Without them they come
+        from the image's spectral WCS ``W`` (its WCS-WAVE table).
 
     Returns
     -------
@@ -200,7 +206,10 @@ def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags
     if image.psf is not None:
         plane, zone, oversample = psf_plane_for(image.psf, image.psf_header, parent_x, parent_y, source=image.path)
         psf = pixelated_psf(plane, oversample, x, y, image.shape)
-    lam, band = image.wavelength(x, y)
+    if wavelength_maps is None:
+        lam, band = image.wavelength(x, y)
+    else:
+        lam, band = sample_parent_maps(*wavelength_maps, parent_x, parent_y)
     r_max = max(radii)
     near = CircularAperture((x, y), r_max).to_mask(method="center").to_image(image.shape)
     near = np.zeros(image.shape, bool) if near is None else near > 0

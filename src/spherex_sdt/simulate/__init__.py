@@ -1,8 +1,9 @@
 """SPHEREx-format simulated skies and archives with known truth.
 
-The simulator writes Level-2 spectral image MEFs laid out like IRSA's archive, one solid-angle pixel map per
-detector, an SIA-like index and a truth catalogue. Sources are stars with smooth SEDs and red, AGN-like sources
-whose flux rises towards 5 µm; each is rendered with the PSF at the wavelength of the pixel it falls on.
+The simulator writes Level-2 spectral image MEFs laid out like IRSA's archive, one solid-angle pixel map and one
+``spectral_wcs`` calibration (per-pixel CWAVE/CBAND) per detector, an SIA-like index and a truth catalogue. Sources
+are stars with smooth SEDs and red, AGN-like sources whose flux rises towards 5 µm; each is rendered with the PSF at
+the wavelength of the pixel it falls on.
 """
 
 from .archive import SimulationSettings, simulate_archive

@@ -1,9 +1,10 @@
-"""Simulate a whole archive: Level-2 files laid out like IRSA's, solid-angle maps, an SIA-like index, the truth.
+"""Simulate a whole archive: Level-2 files laid out like IRSA's, solid-angle maps, spectral_wcs files, an SIA-like index, the truth.
 
 Layout under ``root`` (as under IRSA's ``ibe/data/spherex/`` and in S3 bucket ``nasa-irsa-spherex``)::
 
     qr2/level2/{period}/l2b-v20-2025-{doy}/{k}/level2_{OBSID}D{k}_spx_l2b-v20-2025-{doy}.fits
     qr2/solid_angle_pixel_map/cal-sapm-v2-2025-164/{k}/solid_angle_pixel_map_D{k}_spx_cal-sapm-v2-2025-164.fits
+    qr2/spectral_wcs/cal-wcs-v1-2025-164/{k}/spectral_wcs_D{k}_spx_cal-wcs-v1-2025-164.fits
     index.ecsv        one row per Level-2 file, with IRSA's SIA columns
     truth.ecsv        the injected sources and their SED parameters
     simulation.json   the settings, for provenance
@@ -30,10 +31,10 @@ from ..detectors import DETECTORS, PIXEL_SCALE_ARCSEC, band_name
 from ..errors import InvalidInputError
 from ..io.atomic import write_fits, write_table
 from . import instrument
-from .mef import level2_hdulist, solid_angle_hdulist, spatial_wcs_cards
+from .mef import level2_hdulist, solid_angle_hdulist, spatial_wcs_cards, spectral_wcs_hdulist
 from .sky import make_sky, true_flux
 
-__all__ = ["SimulationSettings", "simulate_archive", "level2_key", "sapm_key", "EXPOSURE_PAIRS"]
+__all__ = ["SimulationSettings", "simulate_archive", "level2_key", "sapm_key", "spectral_wcs_key", "EXPOSURE_PAIRS"]
 
 EXPOSURE_PAIRS = ((1, 4), (2, 5), (3, 6))
 
@@ -60,6 +61,8 @@ class SimulationSettings:
     collection: str = "spherex_qr2"
     l2b_version: str = "l2b-v20-2025"
     sapm_token: str = "cal-sapm-v2-2025-164"
+    spectral_wcs_token: str = "cal-wcs-v1-2025-164"
+    """Version token of the simulated ``spectral_wcs`` product (the real QR2 token is unconfirmed)."""
     mjd_start: float = 60800.0
 
     def __post_init__(self):
@@ -82,6 +85,12 @@ def sapm_key(settings, detector):
     """Archive key of a detector's solid-angle pixel map."""
     tok = settings.sapm_token
     return f"{settings.release}/solid_angle_pixel_map/{tok}/{detector}/solid_angle_pixel_map_D{detector}_spx_{tok}.fits"
+
+
+def spectral_wcs_key(settings, detector):
+    """Archive key of a detector's ``spectral_wcs`` calibration (per-pixel CWAVE/CBAND, ``spherex-data.md`` §6.5)."""
+    tok = settings.spectral_wcs_token
+    return f"{settings.release}/spectral_wcs/{tok}/{detector}/spectral_wcs_D{detector}_spx_{tok}.fits"
 
 
 def _obs_id(mjd, slew, j):
@@ -269,6 +278,9 @@ def simulate_archive(targets, root, settings=SimulationSettings()):
     }
     for d in DETECTORS:
         write_fits(solid_angle_hdulist(d, omegas[d], settings.sapm_token), root / sapm_key(settings, d))
+        cwave, cband = instrument.spectral_wcs_maps(d, size)
+        write_fits(spectral_wcs_hdulist(d, cwave, cband, waves[d], settings.spectral_wcs_token),
+                   root / spectral_wcs_key(settings, d))
 
     rows, truths = [], []
     slew = 0

@@ -12,6 +12,8 @@ from ..detectors import DETECTORS
 
 __all__ = [
     "wave_table",
+    "wavelength_model",
+    "spectral_wcs_maps",
     "true_wavelength",
     "solid_angle_map",
     "psf_fwhm_arcsec",
@@ -47,13 +49,31 @@ def wave_table(detector, size, *, grid=None):
     n = int(grid or det.wave_grid)
     pts = np.unique(np.round(np.linspace(1, size, n)).astype(np.int32))
     xx, yy = np.meshgrid(pts, pts)  # [iy, ix]
-    frac_y = (yy - 1) / max(size - 1, 1)
-    frac_x = (xx - 1) / max(size - 1, 1)
-    lam = det.em_max_um * (det.em_min_um / det.em_max_um) ** frac_y
-    lam = lam * (1.0 - 0.003 * frac_x)  # as on the real D5 frame: row 0 falls by ~0.3 % from x = 0 to the end
-    band = lam / det.resolving_power
+    lam, band = wavelength_model(detector, size, xx - 1, yy - 1)
     values = np.stack([lam, band], axis=-1).astype(np.float32)
     return pts, pts.copy(), values
+
+
+def wavelength_model(detector, size, x, y):
+    """The simulated instrument's wavelength and bandwidth (µm) at 0-based full-frame pixels ``(x, y)``.
+
+    The analytic model the WCS-WAVE table samples at its control points (`wave_table`) and the per-pixel
+    ``spectral_wcs`` calibration images hold (`spectral_wcs_maps`): log-linear in y from ``em_max`` (row 0) to
+    ``em_min``, with a 0.3 % fall along x as on the real D5 frame, and bandwidth λ/R.
+    """
+    det = DETECTORS[int(detector)]
+    frac_y = np.asarray(y, float) / max(size - 1, 1)
+    frac_x = np.asarray(x, float) / max(size - 1, 1)
+    lam = det.em_max_um * (det.em_min_um / det.em_max_um) ** frac_y
+    lam = lam * (1.0 - 0.003 * frac_x)
+    return lam, lam / det.resolving_power
+
+
+def spectral_wcs_maps(detector, size):
+    """Per-pixel ``CWAVE`` and ``CBAND`` images (µm, float32, ``[y, x]``) of the ``spectral_wcs`` calibration."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    lam, band = wavelength_model(detector, size, xx, yy)
+    return lam.astype(np.float32), band.astype(np.float32)
 
 
 def true_wavelength(table, x, y):

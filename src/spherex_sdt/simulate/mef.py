@@ -1,4 +1,4 @@
-"""Build SPHEREx Level-2 MEFs and solid-angle pixel maps with the real header layout (``spherex-data.md`` §3-9)."""
+"""Build SPHEREx Level-2 MEFs, solid-angle pixel maps and spectral_wcs files with the real header layout (``spherex-data.md`` §3-9)."""
 
 import astropy.units as u
 import numpy as np
@@ -8,7 +8,7 @@ from astropy.time import Time
 from ..calibration.flags import SPHEREX_FLAGS
 from ..detectors import DETECTORS
 
-__all__ = ["level2_hdulist", "solid_angle_hdulist", "spatial_wcs_cards", "L2_COUNT_NAMES"]
+__all__ = ["level2_hdulist", "solid_angle_hdulist", "spectral_wcs_hdulist", "wave_table_hdu", "spatial_wcs_cards", "L2_COUNT_NAMES"]
 
 PIPELINE_VERSION = "6.4+psffix1"
 XPOSURE_S = 113.5826
@@ -199,17 +199,7 @@ def level2_hdulist(*, detector, obs_id, expid, mjd_beg, image, flags, variance, 
     for key, value, comment in psf_cards:
         psf_hdu.header.append(_card(key, value, comment))
 
-    x_points, y_points, values = wave
-    n, m = len(x_points), len(y_points)
-    table = fits.BinTableHDU.from_columns(
-        [
-            fits.Column(name="X", format=f"{n}J", dim=f"({n})", array=np.asarray(x_points, np.int32)[None, :]),
-            fits.Column(name="Y", format=f"{m}J", dim=f"({m})", array=np.asarray(y_points, np.int32)[None, :]),
-            fits.Column(name="VALUES", format=f"{2 * n * m}E", dim=f"(2,{n},{m})",
-                        array=np.asarray(values, np.float32)[None, ...]),
-        ],
-        name="WCS-WAVE",
-    )
+    table = wave_table_hdu(wave)
     return fits.HDUList(
         [
             primary,
@@ -221,6 +211,39 @@ def level2_hdulist(*, detector, obs_id, expid, mjd_beg, image, flags, variance, 
             table,
         ]
     )
+
+
+def wave_table_hdu(wave):
+    """The one-row WCS-WAVE binary table (``X``, ``Y``, ``VALUES``) of a ``(x_points, y_points, values)`` table."""
+    x_points, y_points, values = wave
+    n, m = len(x_points), len(y_points)
+    return fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name="X", format=f"{n}J", dim=f"({n})", array=np.asarray(x_points, np.int32)[None, :]),
+            fits.Column(name="Y", format=f"{m}J", dim=f"({m})", array=np.asarray(y_points, np.int32)[None, :]),
+            fits.Column(name="VALUES", format=f"{2 * n * m}E", dim=f"(2,{n},{m})",
+                        array=np.asarray(values, np.float32)[None, ...]),
+        ],
+        name="WCS-WAVE",
+    )
+
+
+def spectral_wcs_hdulist(detector, cwave, cband, wave, token):
+    """A ``spectral_wcs`` calibration file (``spherex-data.md`` §6.5): PRIMARY, CWAVE, CBAND (µm per pixel of the
+    full detector, ``[y, x]``) and its own WCS-WAVE table."""
+    primary = fits.PrimaryHDU()
+    primary.header["ORIGIN"] = ("spherex-sdt simulator", "SIMULATED DATA")
+    primary.header["DETECTOR"] = detector
+    primary.header["CALTOKEN"] = (token, "calibration product version")
+    hdus = [primary]
+    for name, data, what in (("CWAVE", cwave, "central wavelength"), ("CBAND", cband, "bandwidth")):
+        hdu = fits.ImageHDU(data=np.asarray(data, np.float32), name=name)
+        hdu.header["BUNIT"] = ("um", f"{what} of each pixel")
+        hdu.header["DETECTOR"] = detector
+        hdu.header["CALTOKEN"] = (token, "calibration product version")
+        hdus.append(hdu)
+    hdus.append(wave_table_hdu(wave))
+    return fits.HDUList(hdus)
 
 
 def solid_angle_hdulist(detector, omega, token):
