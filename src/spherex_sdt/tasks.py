@@ -570,11 +570,12 @@ def interactive_page(difference, catalog, selected, sources_dir, radius, output,
     """Standalone HTML page (bokeh, inline resources) of a pair: difference, linked catalogue table, spectra.
 
     Spectra are read from ``sources_dir/{source}/spectrum.ecsv`` (and ``spectrum_binned.ecsv``) for the sources of
-    ``selected`` that have a catalogue id; ``radius`` is the aperture radius shown.
+    ``selected``; ``radius`` is the aperture radius shown. A source selected by position with no detection (id -1)
+    is drawn as a circle at its position, with negative ids -1, -2, ... on the page.
     """
     from .plotting import DETECTOR_COLOURS, explore_page
 
-    planes, _, h, (status, reason) = _read_difference(difference)
+    planes, wcs, h, (status, reason) = _read_difference(difference)
     if status != STATUS_OK:  # a page that says why there is nothing to explore
         text = html.escape(f"{target} {h.get('PAIR', '')}: {status}. {reason}".strip())
         with atomic_path(output) as tmp:
@@ -583,23 +584,41 @@ def interactive_page(difference, catalog, selected, sources_dir, radius, output,
         return {}
     cat = Table.read(catalog, format="ascii.ecsv")
     sel = Table.read(selected, format="ascii.ecsv")
-    chosen, spectra, binned = {}, {}, {}
+    chosen, spectra, binned, undetected = {}, {}, {}, []
     for row in sel:
         cid, name = int(row["id"]), str(row["source"])
         folder = Path(sources_dir) / name
-        if cid < 0 or not (folder / "spectrum.ecsv").is_file():
-            log.info("source %s (id %d): no catalogue row or no spectrum, left out of the page", name, cid)
+        if not (folder / "spectrum.ecsv").is_file():
+            log.info("source %s (id %d): no spectrum, left out of the page", name, cid)
             continue
+        if cid < 0:
+            cid = -1 - len(undetected)
+            undetected.append((cid, float(row["ra"]), float(row["dec"])))
         chosen[cid] = name
         spectra[cid] = Table.read(folder / "spectrum.ecsv", format="ascii.ecsv")
         b = folder / "spectrum_binned.ecsv"
         binned[cid] = Table.read(b, format="ascii.ecsv") if b.is_file() else None
+    if undetected:
+        cat = _with_position_rows(cat, undetected, wcs)
     _, title = _pair_labels(h)
     with atomic_path(output) as tmp:
         counts = explore_page(planes["DIFFERENCE"], cat, chosen, spectra, binned, float(radius), tmp,
                               title=f"{target} {title}".strip(), detector_colours=DETECTOR_COLOURS)
     log.info("interactive page %s: %s", output, counts)
     return counts
+
+
+def _with_position_rows(catalog, positions, wcs):
+    """The catalogue's page columns plus one circular row (1 px semi-axes) per ``(id, ra, dec)`` position."""
+    columns = [c for c in ("id", "ra", "dec", "XWIN_IMAGE", "YWIN_IMAGE", "A_IMAGE", "B_IMAGE", "THETA_IMAGE",
+                           "FLUX_AUTO", "FLUXERR_AUTO", "sign", "colour_ab") if c in catalog.colnames]
+    ids, ras, decs = (np.array(v) for v in zip(*positions))
+    x, y = wcs.world_to_pixel_values(ras, decs)
+    values = {"id": ids, "ra": ras, "dec": decs, "XWIN_IMAGE": np.asarray(x) + 1, "YWIN_IMAGE": np.asarray(y) + 1,
+              "A_IMAGE": np.ones(len(ids)), "B_IMAGE": np.ones(len(ids)), "THETA_IMAGE": np.zeros(len(ids)),
+              "sign": np.zeros(len(ids), int)}
+    extra = Table({c: values.get(c, np.full(len(ids), np.nan)) for c in columns})
+    return vstack([catalog[columns], extra], metadata_conflicts="silent")
 
 
 def push_firefly(difference, catalog, url, channel, output, *, target="", pair="", client=None):

@@ -78,6 +78,40 @@ def test_explore_page_renders_offline(run, tmp_path):
     assert pixel_std(tmp_path / "explore.png") > 0.08
 
 
+def test_explore_page_shows_a_source_selected_by_position_only(run, tmp_path):
+    """A position with no detection (id -1) that has a spectrum is on the page, at its position."""
+    import shutil
+
+    base = _base(run)
+    selected = Table.read(base / "selected.ecsv")
+    first = selected[0]
+    shutil.copytree(base / "sources", tmp_path / "sources")
+    shutil.copytree(base / "sources" / str(first["source"]), tmp_path / "sources" / "p001")
+    extra = selected[:1].copy()
+    extra["id"], extra["source"] = -1, "p001"
+    extra["ra"], extra["dec"] = first["ra"] + 10 / 3600, first["dec"]  # 10 arcsec east of a detection
+    from astropy.table import vstack
+
+    vstack([selected, extra]).write(tmp_path / "selected.ecsv")
+    catalog = Table.read(base / "catalog.ecsv")
+    counts = tasks.interactive_page(base / "difference.fits", base / "catalog.ecsv", tmp_path / "selected.ecsv",
+                                    tmp_path / "sources", 3.0, tmp_path / "explore.html")
+    assert counts["n_sources"] == len(catalog) + 1 and counts["n_spectra"] == len(selected) + 1
+    messages, _ = render(tmp_path / "explore.html", tmp_path / "explore.png", tmp_path / "profile", size=(1500, 1100))
+    assert not page_errors(messages), messages
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    wcs = WCS(fits.getheader(base / "difference.fits", "DIFFERENCE"))
+    with_position = tasks._with_position_rows(catalog, [(-1, float(extra["ra"][0]), float(extra["dec"][0]))], wcs)
+    row = with_position[-1]
+    x, y = wcs.world_to_pixel_values(float(extra["ra"][0]), float(extra["dec"][0]))
+    assert row["id"] == -1 and row["XWIN_IMAGE"] == pytest.approx(x + 1) and row["YWIN_IMAGE"] == pytest.approx(y + 1)
+    # 10 arcsec east of the detection it was copied from: ~1.6 px in x on B's grid, not on top of it
+    det = catalog[catalog["id"] == first["id"]][0]
+    assert 1.0 < np.hypot(row["XWIN_IMAGE"] - det["XWIN_IMAGE"], row["YWIN_IMAGE"] - det["YWIN_IMAGE"]) < 2.5
+
+
 def test_snakemake_report(run, tmp_path):
     workdir, _ = run
     report = tmp_path / "report.html"
