@@ -10,7 +10,7 @@ from pathlib import Path
 from astropy.io import fits
 
 from ..errors import ArchiveError, DataFormatError
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, remove_parts
 
 __all__ = ["safe_file_name", "cutout_cache_name", "cached_fetch", "verify_fits"]
 
@@ -64,32 +64,20 @@ def verify_fits(path, require=("IMAGE",), *, expected_size=None, source=None):
         raise DataFormatError(f"{label}: missing HDU(s) {', '.join(missing)}; found {', '.join(names)}")
 
 
-def _remove_stale_parts(dest, max_age_s=6 * 3600):
-    """Delete temporaries of ``dest`` left by killed jobs (old enough that no live job still writes them)."""
-    import time
-
-    cutoff = time.time() - max_age_s
-    for part in dest.parent.glob(f".{dest.name}.*.part{dest.suffix}"):
-        try:
-            if part.stat().st_mtime < cutoff:
-                part.unlink()
-        except FileNotFoundError:
-            pass
-
-
 def cached_fetch(dest, producer, *, require=("IMAGE",), source=None):
     """Return ``dest``, producing it first with ``producer(tmp_path)`` unless a verified copy exists.
 
     ``producer`` writes the file to the temporary path it is given; the result is verified before the rename.
     """
     dest = Path(dest)
-    _remove_stale_parts(dest)
     if dest.exists():
         try:
             verify_fits(dest, require, source=source)
             return dest
         except DataFormatError:
             dest.unlink(missing_ok=True)  # a damaged entry is replaced, never trusted
+    # only on a miss: globbing the cache folder on every hit grows with the cache
+    remove_parts(dest, max_age_s=6 * 3600)
     with atomic_path(dest) as tmp:
         producer(tmp)
         verify_fits(tmp, require, source=source)

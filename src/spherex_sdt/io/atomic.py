@@ -7,6 +7,7 @@ successful, closed write is renamed into place (``os.replace`` is atomic on one 
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 __all__ = ["atomic_path", "remove_parts", "write_fits", "write_table"]
@@ -42,11 +43,20 @@ def atomic_path(path):
             tmp.unlink()
 
 
-def remove_parts(path):
-    """Delete temporaries of ``path`` left by a killed writer (for products, which one job alone writes)."""
+def remove_parts(path, *, max_age_s=None):
+    """Delete temporaries of ``path`` left by a killed writer.
+
+    Products are written by one job alone, so any temporary is stale; for shared files (the download cache) pass
+    ``max_age_s`` so that only temporaries older than any live writer are removed.
+    """
     path = Path(path)
+    cutoff = None if max_age_s is None else time.time() - max_age_s
     for part in path.parent.glob(f".{path.name}.*.part{path.suffix}"):
-        part.unlink(missing_ok=True)
+        try:
+            if cutoff is None or part.stat().st_mtime < cutoff:
+                part.unlink()
+        except FileNotFoundError:
+            pass  # another job removed or renamed it
 
 
 def write_fits(hdul, path, *, checksum=True):
