@@ -31,7 +31,7 @@ from .io import read_solid_angle_map, read_spectral_image, read_spectral_wcs, wr
 from .io.atomic import atomic_path
 from .io.vo import describe_columns
 from .photometry import ALGORITHM_VERSION, measure_cutout
-from .spectra import spectrum_table
+from .spectra import channel_table, spectrum_table
 
 __all__ = [
     "log_to",
@@ -68,7 +68,8 @@ CATALOG_COLUMNS = (("id", int), ("ra", float), ("dec", float), ("x", float), ("y
 
 
 def _status(meta):
-    """``(status, reason)`` recorded in a product's metadata (old products without one count as ``ok``)."""
+    """``(status, reason)`` recorded in a product's metadata or FITS header (keys match case-insensitively there);
+    old products without one count as ``ok``."""
     return str(meta.get("status", STATUS_OK)), str(meta.get("reason", ""))
 
 
@@ -258,10 +259,6 @@ def _open_difference(path):
     return hdul
 
 
-def _difference_status(header):
-    return str(header.get("STATUS", STATUS_OK)), str(header.get("REASON", ""))
-
-
 def _write_catalogs(outputs, tables):
     """Write each ``(name, table)`` to its ECSV and VOTable outputs."""
     for tag, table in tables:
@@ -281,7 +278,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
     from .extraction.catalogs import add_pair_photometry, add_positions, cross_match, extract_image
 
     with _open_difference(difference) as hdul:
-        status, reason = _difference_status(hdul[0].header)
+        status, reason = _status(hdul[0].header)
         if status != STATUS_OK:
             empty = _empty_catalog(status, reason, pair=hdul[0].header.get("PAIR", ""))
             _write_catalogs(outputs, [("", empty), ("_a", empty), ("_b", empty)])
@@ -307,8 +304,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
         single.meta.update(meta, image=f"{tag}: detector D{primary[f'DET_{tag}']}, OBSID {primary[f'OBSID_{tag}']}, "
                                        f"{primary[f'LAM_{tag}']:.4f} um at the target")
         describe_columns(single)
-        write_table(single, outputs[f"ecsv_{tag.lower()}"])
-        write_table(single, outputs[f"votable_{tag.lower()}"])
+        _write_catalogs(outputs, [(f"_{tag.lower()}", single)])
         cross_match(catalog, single, tag)
     add_pair_photometry(catalog, planes["IMAGE_A"], planes["VARIANCE_A"], planes["IMAGE_B"], planes["VARIANCE_B"])
     for col in ("FLUX_AUTO", "FLUXERR_AUTO", "FLUX_APER", "FLUXERR_APER", "FLUX_MAX", "FLUX_AUTO_A",
@@ -316,8 +312,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
         catalog[col].unit = "uJy"
     catalog.meta.update(meta, sign_convention="sign=+1 brighter in A, -1 brighter in B (difference A - B)")
     describe_columns(catalog)
-    write_table(catalog, outputs["ecsv"])
-    write_table(catalog, outputs["votable"])
+    _write_catalogs(outputs, [("", catalog)])
     log.info("%d detections (%d negative)", len(catalog), int(np.sum(catalog["sign"] < 0)) if len(catalog) else 0)
 
 
@@ -463,16 +458,17 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
     wavelength_maps = ({int(d): read_spectral_wcs(path) for d, path in spectral_wcs.items()}
                        if spectral_wcs else None)
     truth_table = Table.read(truth, format="ascii.ecsv") if truth else None
+    channel_rows = channel_table(channels)  # the same for every source
     sources_dir = Path(sources_dir)
     sources_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    names = list(dict.fromkeys(str(s) for s in manifest["source"])) if len(manifest) else []
-    for source in names:
-        part = manifest[np.asarray(manifest["source"]).astype(str) == source]
+    source_of_row = np.asarray(manifest["source"]).astype(str)
+    for source in dict.fromkeys(source_of_row):
+        part = manifest[source_of_row == source]
         ra, dec = float(part["ra"][0]), float(part["dec"][0])
         table = source_spectrum(part, ra, dec, source, omegas, params,
                                 query_time=manifest.meta.get("query_time_utc", ""), wavelength_maps=wavelength_maps)
-        _write_spectrum_files(table, sources_dir / source, binning, channels, _truth_curve(truth_table, ra, dec))
+        _write_spectrum_files(table, sources_dir / source, binning, channel_rows, _truth_curve(truth_table, ra, dec))
         radius = binning["radius_px"]
         sel = np.isclose(np.asarray(table["radius"], float), radius) if len(table) else np.zeros(0, bool)
         snr = np.asarray(table["flux"], float)[sel] / np.asarray(table["flux_err"], float)[sel]
@@ -494,17 +490,20 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
 _BINNING_EXCLUDES = ("FEW_ANNULUS_PIXELS", "APERTURE_OFF_IMAGE", "LOW_PSF_COVERAGE", "NO_PSF")
 
 
-def binned_spectrum(spectrum, radius, channels_file, *, clip_sigma=4.0):
-    """The spectrum at one aperture radius on the standard channels (see `spherex_sdt.spectra.bin_spectrum`)."""
+def binned_spectrum(spectrum, radius, channels, *, clip_sigma=4.0):
+    """The spectrum at one aperture radius on the standard channels (see `spherex_sdt.spectra.bin_spectrum`).
+
+    ``channels`` is the channel table (`spherex_sdt.spectra.channel_table`), read once per job by the caller.
+    """
     from .photometry import QUALITY_BITS
-    from .spectra import bin_spectrum, channel_table
+    from .spectra import bin_spectrum
 
     radii = np.asarray(spectrum["radius"].value if hasattr(spectrum["radius"], "value") else spectrum["radius"])
     bad = sum(QUALITY_BITS[name] for name in _BINNING_EXCLUDES)
     use = np.isclose(radii, radius) & ((np.asarray(spectrum["quality"]) & bad) == 0)
     rows = spectrum[use]
     binned = bin_spectrum(rows["detector"], np.asarray(rows["wavelength"]), np.asarray(rows["flux"]),
-                          np.asarray(rows["flux_err"]), channel_table(channels_file), clip_sigma=clip_sigma)
+                          np.asarray(rows["flux_err"]), channels, clip_sigma=clip_sigma)
     binned.meta.update({"source": spectrum.meta.get("source", ""), "radius_px": float(radius),
                         "excluded_quality": list(_BINNING_EXCLUDES), "software": f"spherex-sdt {__version__}"})
     return binned
@@ -516,7 +515,7 @@ def _read_difference(difference):
     from astropy.wcs import WCS
 
     with _open_difference(difference) as hdul:
-        status, reason = _difference_status(hdul[0].header)
+        status, reason = _status(hdul[0].header)
         if status != STATUS_OK:
             return None, None, hdul[0].header.copy(), (status, reason)
         planes = {name: hdul[name].data for name in ("DIFFERENCE", "SNR", "MASK", "IMAGE_A", "IMAGE_B")}
@@ -626,7 +625,6 @@ def push_firefly(difference, catalog, url, channel, output, *, target="", pair="
 
     ``client`` replaces the `firefly_client.FireflyClient` (tests pass a stand-in).
     """
-    from .io import atomic_path
     from .io.firefly import make_client, push_pair
 
     client = client if client is not None else make_client(url, channel)

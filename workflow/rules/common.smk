@@ -33,7 +33,7 @@ SEXTRACTOR_FILES = {
 # read_targets names the file, line and column of any problem, before any job runs
 TARGETS = read_targets(config["targets"]).to_pandas().set_index("target", drop=False)
 validate(TARGETS, schema="../schemas/targets.schema.yaml")
-PAIRS = list(dict.fromkeys(config["pairs"]))
+PAIRS = list(config["pairs"])  # validate_config rejects repeated pairs
 
 
 wildcard_constraints:

@@ -106,7 +106,6 @@ class LoopbackIrsa:
     def start(self):
         handler = type("Handler", (_Handler,), {"service": self})
         self._http = _Server((self.host, self.port), handler)
-        self._http.daemon_threads = True
         self.port = self._http.server_address[1]
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
         self._thread.start()
