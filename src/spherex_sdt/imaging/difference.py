@@ -134,13 +134,14 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size=64, ba
             "path": img.path, "detector": img.detector, "obs_id": img.obs_id, "expid": img.expid,
             "mjd": img.mjd, "wavelength_um": float(lam), "bandwidth_um": float(band),
         }
+    bad_a, bad_b = (mask & (MASK_BAD_A | MASK_NO_COVERAGE)) != 0, (mask & MASK_BAD_B) != 0
     return DifferenceImage(
         difference=diff.astype(np.float32),
         variance=np.where(mask == 0, var, np.nan).astype(np.float32),
-        image_a=np.where(mask & (MASK_BAD_A | MASK_NO_COVERAGE), np.nan, a_ujy).astype(np.float32),
-        image_b=np.where(mask & MASK_BAD_B, np.nan, b_ujy).astype(np.float32),
-        variance_a=np.where(mask & (MASK_BAD_A | MASK_NO_COVERAGE), np.nan, var_a_ref * fa**2).astype(np.float32),
-        variance_b=np.where(mask & MASK_BAD_B, np.nan, var_b * fb**2).astype(np.float32),
+        image_a=np.where(bad_a, np.nan, a_ujy).astype(np.float32),
+        image_b=np.where(bad_b, np.nan, b_ujy).astype(np.float32),
+        variance_a=np.where(bad_a, np.nan, var_a_ref * fa**2).astype(np.float32),
+        variance_b=np.where(bad_b, np.nan, var_b * fb**2).astype(np.float32),
         mask=mask,
         wcs=ref_wcs,
         info=info,

@@ -8,6 +8,7 @@ import numpy as np  # noqa: E402
 from astropy.visualization import ZScaleInterval  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Ellipse, Patch  # noqa: E402
+from ..spectra.assemble import ab_magnitude  # noqa: E402
 
 __all__ = [
     "plot_difference",
@@ -204,7 +205,8 @@ def plot_significance(diff, snr, mask, wcs, catalog, selected_ids, title, path, 
         drawn = len(draw_ellipses(ax, catalog, selected_ids))
         _label_axes(ax, label)
         fig.colorbar(im, ax=ax, shrink=0.75, label=unit)
-    n_sel = sum(int(i) in {int(s) for s in selected_ids} for i in catalog["id"]) if len(catalog) else 0
+    selected_set = {int(s) for s in selected_ids}
+    n_sel = sum(int(i) in selected_set for i in catalog["id"]) if len(catalog) else 0
     fig.suptitle(f"{title}\n{len(catalog)} detections (ellipses 3A × 3B, THETA from +x), {n_sel} selected "
                  f"(magenta); grey: masked ({100 * bad.mean():.1f} %)", fontsize=9)
     fig.tight_layout()
@@ -239,12 +241,6 @@ def _errorbars_by_detector(ax, spec, det, value, error, *, keep=None):
     return n
 
 
-def _ab(flux):
-    flux = np.asarray(flux, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(flux > 0, 23.9 - 2.5 * np.log10(flux), np.nan)
-
-
 def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, min_snr_mag=1.0, dpi=110):
     """Write a PNG of a spectrum at one aperture radius: flux density (µJy) and AB magnitude against wavelength.
 
@@ -270,12 +266,11 @@ def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, min
         ax.errorbar(lam_b, f_b, yerr=e_b, fmt="s", ms=5, color="k", mfc="none", lw=1,
                     label="binned (standard channels)", zorder=5)
         sig = f_b > min_snr_mag * e_b
-        with np.errstate(divide="ignore", invalid="ignore"):
-            axm.errorbar(lam_b[sig], _ab(f_b[sig]), yerr=1.0857 * e_b[sig] / f_b[sig], fmt="s", ms=5, color="k",
-                         mfc="none", lw=1, zorder=5)
+        mag_b, mag_b_err = ab_magnitude(f_b[sig], e_b[sig])
+        axm.errorbar(lam_b[sig], mag_b, yerr=mag_b_err, fmt="s", ms=5, color="k", mfc="none", lw=1, zorder=5)
     if truth is not None:
         ax.plot(truth[0], truth[1], "k-", lw=1, alpha=0.6, label="injected SED")
-        axm.plot(truth[0], _ab(truth[1]), "k-", lw=1, alpha=0.6)
+        axm.plot(truth[0], ab_magnitude(truth[1], 0.0)[0], "k-", lw=1, alpha=0.6)
     ax.axhline(0, color="0.7", lw=0.6)
     ax.set_ylabel("flux density (µJy)")
     ax.set_title(f"{title} — r = {radius:g} px; hollow: quality flag set", fontsize=9)

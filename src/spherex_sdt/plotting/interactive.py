@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from ..spectra.assemble import ab_magnitude
+from .figures import _symmetric_limit
+
 __all__ = ["explore_page", "catalog_source_data", "spectrum_source_data"]
 
 _SPECTRUM_JS = """
@@ -125,8 +128,7 @@ def _binned_source_data(binned):
         if table is None or len(table) == 0:
             continue
         flux, err = np.asarray(table["flux"], float), np.asarray(table["flux_err"], float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mag = np.where(flux > err, 23.9 - 2.5 * np.log10(flux), np.nan)
+        mag = np.where(flux > err, ab_magnitude(flux, err)[0], np.nan)
         out["id"] += [int(cid)] * len(table)
         out["wavelength"] += np.asarray(table["wavelength_mean"], float).tolist()
         out["flux"] += flux.tolist()
@@ -149,8 +151,7 @@ def _image_figure(diff, title, catalog_source, *, height=560):
     from bokeh.plotting import figure
 
     ny, nx = diff.shape
-    finite = np.abs(diff[np.isfinite(diff)])
-    lim = float(np.percentile(finite, 99.5)) if finite.size else 1.0
+    lim = _symmetric_limit(diff)
     mapper = LinearColorMapper(palette=list(RdBu11), low=-lim, high=lim, nan_color="#bdbdbd")
     fig = figure(title=title, width=int(height * nx / ny) + 90, height=height, x_range=(-0.5, nx - 0.5),
                  y_range=(-0.5, ny - 0.5), match_aspect=True, tools="pan,wheel_zoom,box_zoom,reset,save",
