@@ -75,6 +75,16 @@ def catalog_source_data(catalog, selected, *, scale=3.0):
     }
 
 
+def _append_points(out, cid, wavelength, flux, err, mag):
+    """Append one source's points (flux with its ±1σ ends, magnitude) to the page's column lists."""
+    out["id"] += [int(cid)] * len(flux)
+    out["wavelength"] += np.asarray(wavelength, float).tolist()
+    out["flux"] += flux.tolist()
+    out["lo"] += (flux - err).tolist()
+    out["hi"] += (flux + err).tolist()
+    out["mag"] += mag.tolist()
+
+
 def spectrum_source_data(spectra, radius, *, detector_colours):
     """Columns of every measured spectrum point at one radius, keyed by catalogue id (for filtering in the page).
 
@@ -104,12 +114,7 @@ def spectrum_source_data(spectra, radius, *, detector_colours):
         det = np.asarray(rows["detector"], int)
         quality = np.asarray(rows["quality"], int)
         colours = [detector_colours.get(int(d), "black") for d in det]
-        out["id"] += [int(cid)] * len(rows)
-        out["wavelength"] += np.asarray(rows["wavelength"], float).tolist()
-        out["flux"] += flux.tolist()
-        out["lo"] += (flux - err).tolist()
-        out["hi"] += (flux + err).tolist()
-        out["mag"] += mag.tolist()
+        _append_points(out, cid, rows["wavelength"], flux, err, mag)
         out["mag_lo"] += (mag - mag_err).tolist()
         out["mag_hi"] += (mag + mag_err).tolist()
         out["detector"] += [f"D{d}" for d in det]
@@ -129,12 +134,7 @@ def _binned_source_data(binned):
             continue
         flux, err = np.asarray(table["flux"], float), np.asarray(table["flux_err"], float)
         mag = np.where(flux > err, ab_magnitude(flux, err)[0], np.nan)
-        out["id"] += [int(cid)] * len(table)
-        out["wavelength"] += np.asarray(table["wavelength_mean"], float).tolist()
-        out["flux"] += flux.tolist()
-        out["lo"] += (flux - err).tolist()
-        out["hi"] += (flux + err).tolist()
-        out["mag"] += mag.tolist()
+        _append_points(out, cid, table["wavelength_mean"], flux, err, mag)
         out["n"] += np.asarray(table["n"], int).tolist()
     return {k: (np.asarray(v, float) if k not in ("id", "n") else v) for k, v in out.items()}
 
