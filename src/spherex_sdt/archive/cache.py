@@ -10,7 +10,7 @@ from pathlib import Path
 from astropy.io import fits
 
 from ..errors import ArchiveError, DataFormatError
-from ..io.atomic import atomic_path, remove_parts
+from ..io.atomic import atomic_path
 
 __all__ = ["safe_file_name", "cutout_cache_name", "cached_fetch", "verify_fits"]
 
@@ -76,9 +76,8 @@ def cached_fetch(dest, producer, *, require=("IMAGE",), source=None):
             return dest
         except DataFormatError:
             dest.unlink(missing_ok=True)  # a damaged entry is replaced, never trusted
-    # only on a miss: globbing the cache folder on every hit grows with the cache
-    remove_parts(dest, max_age_s=6 * 3600)
-    with atomic_path(dest) as tmp:
+    # a concurrent job may be writing the same entry: only temporaries older than any live download are stale
+    with atomic_path(dest, stale_after_s=6 * 3600) as tmp:
         producer(tmp)
         verify_fits(tmp, require, source=source)
     return dest

@@ -24,13 +24,16 @@ _FILE_MODE = 0o666 & ~_process_umask()
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, *, stale_after_s=0.0):
     """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds.
 
     The temporary name keeps the final suffix, so that writers choosing a format by extension still work.
+    Temporaries of ``path`` that a killed writer left are removed first: all of them for products (one job alone
+    writes a product), only those older than ``stale_after_s`` for shared files such as the download cache.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_parts(path, max_age_s=stale_after_s or None)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, _FILE_MODE)
@@ -61,7 +64,6 @@ def remove_parts(path, *, max_age_s=None):
 
 def write_fits(hdul, path, *, checksum=True):
     """Write an `~astropy.io.fits.HDUList` atomically (removing temporaries a killed run left)."""
-    remove_parts(path)
     with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True, checksum=checksum)
 
@@ -72,6 +74,5 @@ def write_table(table, path, **kwargs):
     fmt = {".ecsv": "ascii.ecsv", ".fits": "fits", ".xml": "votable", ".vot": "votable"}.get(path.suffix)
     if fmt is None:
         raise ValueError(f"cannot choose a table format for {path} (use .ecsv, .fits, .xml or .vot)")
-    remove_parts(path)
     with atomic_path(path) as tmp:
         table.write(tmp, format=fmt, overwrite=True, **kwargs)
