@@ -15,6 +15,7 @@ from astropy.wcs import WCS, FITSFixedWarning, Sip
 
 from ..calibration.spectral import wave_table_bilinear
 from ..errors import DataFormatError
+from .fits_file import FitsReadError, read_hdus
 
 __all__ = ["SpectralImage", "read_spectral_image", "native", "epoch_mjd", "psf_zone_centres", "needs_psf_fix",
            "fix_psf_zone_order"]
@@ -105,8 +106,9 @@ class SpectralImage:
         File it was read from (used in every error message).
     image : 2D ndarray
         IMAGE plane, float32, in ``bunit`` (MJy/sr for Level 2).
-    header : `~astropy.io.fits.Header`
-        IMAGE header (spatial WCS, alternates ``A`` and ``W``).
+    header : `~spherex_sdt.io.fits_file.HeaderCards`
+        IMAGE header (spatial WCS, alternates ``A`` and ``W``), a read-only mapping of its cards;
+        ``header.to_header()`` gives the astropy Header.
     wcs : `~astropy.wcs.WCS`
         Spatial WCS, SIP included.
     wave_table : tuple
@@ -115,7 +117,7 @@ class SpectralImage:
         0-based parent-detector ``(x, y)`` of pixel (0, 0): ``(1 - CRPIX1A, 1 - CRPIX2A)``.
     flags, variance, zodi, psf : ndarray or None
         The other planes when present. ``flags`` is int32.
-    flags_header, psf_header : Header or None
+    flags_header, psf_header : HeaderCards (or astropy Header) or None
     version : str
         Pipeline ``VERSION`` from the PRIMARY header ('' if absent).
     """
@@ -156,7 +158,8 @@ class SpectralImage:
                          array=np.asarray(values, np.float32)[None, ...])],
             name="WCS-WAVE",
         )
-        hdul = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(header=self.header, name="IMAGE"), table])
+        hdul = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(header=_astropy_header(self.header), name="IMAGE"),
+                             table])
         return spectral_wcs_from_hdul(hdul, path=self.path)
 
     @property
@@ -184,10 +187,6 @@ class SpectralImage:
         return self.image.shape
 
 
-def _data(hdul, name):
-    return native(hdul[name].data) if name in hdul else None
-
-
 def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
     """Read a Level-2 spectral image MEF.
 
@@ -206,47 +205,55 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
     if not Path(path).is_file():
         raise DataFormatError(f"{path}: no such file")
     try:
-        hdul = fits.open(path, memmap=False)
-    except (OSError, ValueError, TypeError) as exc:
+        hdus = read_hdus(path)
+    except (OSError, FitsReadError) as exc:
         raise DataFormatError(f"{path}: not a readable FITS file ({exc})") from exc
-    with hdul:
-        names = [h.name for h in hdul]
-        missing = [n for n in require if n not in names]
-        if missing:
-            raise DataFormatError(f"{path}: missing HDU(s) {', '.join(missing)}; found {', '.join(names)}")
-        try:
-            header = hdul["IMAGE"].header  # read fully into memory (memmap=False): no copy needed
-            image = hdul["IMAGE"].data
-            if image is None or image.ndim != 2:
-                raise DataFormatError(f"{path}: IMAGE HDU holds no 2-D image")
-            wcs = spatial_wcs(header)
-            wave = _wave_table(hdul, header, path)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            # astropy raises these for truncated data; say which file
-            raise DataFormatError(f"{path}: cannot read IMAGE or its WCS ({exc})") from exc
-        version = str(hdul[0].header.get("VERSION", ""))
-        psf_header = hdul["PSF"].header if "PSF" in hdul else None
-        if psf_header is not None and needs_psf_fix(version) and "PSFFIXED" not in psf_header:
-            psf_header = fix_psf_zone_order(psf_header, hdul["PSF"].shape[0], source=f"{path} PSF")
-        if "CRPIX1A" in header and "CRPIX2A" in header:
-            origin = (int(round(1 - header["CRPIX1A"])), int(round(1 - header["CRPIX2A"])))
-        else:
-            origin = (0, 0)
-        return SpectralImage(
-            path=path,
-            image=native(image).astype(np.float32, copy=False),
-            header=header,
-            wcs=wcs,
-            wave_table=wave,
-            parent_origin=origin,
-            flags=_data(hdul, "FLAGS"),
-            flags_header=hdul["FLAGS"].header if "FLAGS" in hdul else None,
-            variance=_data(hdul, "VARIANCE"),
-            zodi=_data(hdul, "ZODI"),
-            psf=_data(hdul, "PSF"),
-            psf_header=psf_header,
-            version=version,
-        )
+    by_name = {}
+    for hdu in hdus:
+        by_name.setdefault(hdu.name.upper(), hdu)  # the first of a repeated EXTNAME, as astropy finds it
+    missing = [n for n in require if n not in by_name]
+    if missing:
+        raise DataFormatError(f"{path}: missing HDU(s) {', '.join(missing)}; found "
+                              f"{', '.join(h.name for h in hdus)}")
+
+    def data(name):
+        return native(by_name[name].data) if name in by_name else None
+
+    try:
+        header = by_name["IMAGE"].header
+        image = by_name["IMAGE"].data
+        if image is None or image.ndim != 2:
+            raise DataFormatError(f"{path}: IMAGE HDU holds no 2-D image")
+        wcs = spatial_wcs(header)
+        wave = _wave_table(by_name.get("WCS-WAVE"), header, path)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, DataFormatError):
+            raise
+        raise DataFormatError(f"{path}: cannot read IMAGE or its WCS ({exc!r})") from exc
+    version = str(hdus[0].header.get("VERSION", ""))
+    psf = data("PSF")
+    psf_header = by_name["PSF"].header if "PSF" in by_name else None
+    if psf_header is not None and needs_psf_fix(version) and "PSFFIXED" not in psf_header:
+        psf_header = fix_psf_zone_order(psf_header.to_header(), psf.shape[0], source=f"{path} PSF")
+    if "CRPIX1A" in header and "CRPIX2A" in header:
+        origin = (int(round(1 - header["CRPIX1A"])), int(round(1 - header["CRPIX2A"])))
+    else:
+        origin = (0, 0)
+    return SpectralImage(
+        path=path,
+        image=native(image).astype(np.float32, copy=False),
+        header=header,
+        wcs=wcs,
+        wave_table=wave,
+        parent_origin=origin,
+        flags=data("FLAGS"),
+        flags_header=by_name["FLAGS"].header if "FLAGS" in by_name else None,
+        variance=data("VARIANCE"),
+        zodi=data("ZODI"),
+        psf=psf,
+        psf_header=psf_header,
+        version=version,
+    )
 
 
 _SPATIAL_KEYS = re.compile(
@@ -265,7 +272,7 @@ def spatial_wcs(header):
     """
     if _is_plain_tan_sip(header):
         return _tan_sip_wcs(header)
-    cards = fits.Header([card for card in header.cards if _SPATIAL_KEYS.match(card.keyword)])
+    cards = fits.Header([card for card in _astropy_header(header).cards if _SPATIAL_KEYS.match(card.keyword)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         return WCS(cards, relax=True)
@@ -311,12 +318,14 @@ def _tan_sip_wcs(header):
     return wcs
 
 
-def _wave_table(hdul, header, path):
-    if "WCS-WAVE" not in hdul:
+def _wave_table(hdu, header, path):
+    if hdu is None:
         return None
     if "CRPIX1W" not in header or "CRPIX2W" not in header:
         raise DataFormatError(f"{path}: IMAGE header has no spectral WCS 'W' (CRPIX1W/CRPIX2W missing)")
-    row = hdul["WCS-WAVE"].data
+    row = hdu.data
+    if row is None or len(row) < 1:
+        raise DataFormatError(f"{path}: WCS-WAVE table has no row")
     try:
         values = np.asarray(row["VALUES"][0], float)
         x_points, y_points = np.asarray(row["X"][0], float), np.asarray(row["Y"][0], float)
@@ -326,6 +335,10 @@ def _wave_table(hdul, header, path):
         raise DataFormatError(f"{path}: WCS-WAVE VALUES has shape {values.shape}, expected "
                               f"({len(y_points)}, {len(x_points)}, 2)")
     return x_points, y_points, values, float(header["CRPIX1W"]), float(header["CRPIX2W"])
+
+
+def _astropy_header(header):
+    return header if isinstance(header, fits.Header) else header.to_header()
 
 
 def spectral_wcs_from_hdul(hdul, *, path="<memory>"):
