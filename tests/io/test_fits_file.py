@@ -127,7 +127,7 @@ def test_broken_files_raise_and_say_where(tmp_path):
     with pytest.raises(FitsReadError, match=r"HDU 1 at byte 2880 has no END card"):
         read_hdus(tmp_path / "noend.fits")
     (tmp_path / "text.fits").write_text("hello")
-    with pytest.raises(FitsReadError, match="does not start with a SIMPLE card"):
+    with pytest.raises(FitsReadError, match="SIMPLE"):
         read_hdus(tmp_path / "text.fits")
 
 

@@ -22,7 +22,7 @@ __all__ = ["FitsReadError", "HeaderCards", "Hdu", "read_hdus"]
 
 BLOCK = 2880
 CARD = 80
-_END_CARD = b"END" + b" " * 77
+_END_CARD = b"END     "  # the keyword field; what follows it on the card is not checked, as in astropy
 _NON_VALUE = {"COMMENT", "HISTORY", "", "CONTINUE"}
 _INTEGER = re.compile(r"[+-]?\d+")
 _STRING = re.compile(r"'((?:[^']|'')*)'")
@@ -233,9 +233,7 @@ def _blocks(n):
 
 def _read_plain(buffer):
     if not buffer.startswith(b"SIMPLE  ="):
-        if buffer[:2] == b"\x1f\x8b":
-            raise _NeedsAstropy("gzip-compressed file")
-        raise FitsReadError("does not start with a SIMPLE card")
+        raise _NeedsAstropy("compressed (gzip, bzip2, zip) or not FITS: astropy decides")
     hdus, start = [], 0
     while start < len(buffer):
         end = start
