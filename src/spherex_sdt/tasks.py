@@ -602,7 +602,7 @@ def interactive_page(difference, catalog, selected, sources_dir, radius, output,
     _, title = _pair_labels(h)
     with atomic_path(output) as tmp:
         counts = explore_page(planes["DIFFERENCE"], cat, chosen, spectra, binned, float(radius), tmp,
-                              title=f"{target} {title}".strip(), detector_colours=DETECTOR_COLOURS)
+                              title=f"{target} {title}".strip(), detector_colours=DETECTOR_COLOURS, wcs=wcs)
     log.info("interactive page %s: %s", output, counts)
     return counts
 

@@ -242,3 +242,47 @@ def test_push_firefly_uploads_difference_and_catalogue(scene, tmp_path):
     assert fake.calls[3][1]["file_on_server"] == "${upload}/2" and fake.calls[3][1]["tbl_id"] == "field-1-D2-D4-catalog"
     assert json.loads((tmp_path / "firefly.json").read_text())["plot_id"] == record["plot_id"]
     assert "firefly_client" not in sys.modules  # imported only when no client is given
+
+
+@pytest.mark.parametrize("crval, rotation", [((150.0, 3.0), 0.0), ((0.01, -30.0), 35.0), ((270.0, 66.5), -120.0)],
+                         ids=["cosmos", "ra-zero-rotated", "nep-rotated"])
+def test_sky_grid_lines_follow_constant_ra_and_dec(crval, rotation):
+    """Every point of an RA line has that RA and of a Dec line that Dec (WCS round trip), labels say the value."""
+    from astropy.coordinates import Angle
+
+    from spherex_sdt.plotting.interactive import sky_grid
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = list(crval)
+    wcs.wcs.crpix = [32.5, 32.5]
+    t = np.deg2rad(rotation)
+    wcs.wcs.cd = 6.15 / 3600 * np.array([[-np.cos(t), np.sin(t)], [np.sin(t), np.cos(t)]])
+    grid = sky_grid(wcs, (64, 64), max_lines=5)
+    kinds = grid["kind"]
+    assert 2 <= kinds.count("ra") <= 6 and 2 <= kinds.count("dec") <= 6  # a 6.6' field: a few lines of each
+    for xs, ys, value, kind, label, lx, ly in zip(*(grid[k] for k in ("xs", "ys", "value", "kind", "label",
+                                                                      "label_x", "label_y"))):
+        ra, dec = wcs.pixel_to_world_values(xs, ys)
+        if kind == "ra":
+            np.testing.assert_allclose((ra - value + 180) % 360 - 180, 0, atol=1e-9)
+            assert abs(Angle(label, unit=u.hourangle).deg - value) < 1e-6 or abs(
+                abs(Angle(label, unit=u.hourangle).deg - value) - 360) < 1e-6
+        else:
+            np.testing.assert_allclose(dec, value, atol=1e-9)
+            assert abs(Angle(label.replace("′", "m").replace("″", "s").replace("°", "d"), unit=u.deg).deg
+                       - value) < 1e-6
+        assert -0.5 <= lx <= 63.5 and -0.5 <= ly <= 63.5  # the label sits on the image
+    steps = np.diff(sorted(v for v, k in zip(grid["value"], kinds) if k == "dec")) * 3600
+    assert np.allclose(steps, steps[0]) and round(steps[0], 6) in (15, 30, 60, 120)
+
+
+def test_explore_page_draws_the_sky_grid(scene, tmp_path):
+    diff, _, wcs, cat = scene
+    explore_page(diff, cat, {}, {}, {}, 3.0, tmp_path / "grid.html", title="grid", detector_colours=DETECTOR_COLOURS,
+                 wcs=wcs)
+    html = (tmp_path / "grid.html").read_text()
+    assert '"name":"sky_grid"' in html and '"10h00m00s"' in html  # the grid's data and the RA label of crval
+    messages, _ = render(tmp_path / "grid.html", tmp_path / "grid.png", tmp_path / "profile", size=(1500, 1100))
+    assert not page_errors(messages), messages
+    assert any("document idle" in m for m in messages), messages

@@ -5,7 +5,11 @@ import numpy as np
 from ..spectra.assemble import ab_magnitude
 from .figures import _symmetric_limit
 
-__all__ = ["explore_page", "catalog_source_data", "spectrum_source_data"]
+__all__ = ["explore_page", "catalog_source_data", "spectrum_source_data", "sky_grid"]
+
+# grid spacings: RA in seconds of time, Dec in arcseconds (the steps of an astronomer's finding chart)
+_RA_STEPS_S = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+_DEC_STEPS_ARCSEC = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
 
 _SPECTRUM_JS = """
 const ids = new Set(cat.selected.indices.map((i) => Number(cat.data.id[i])));
@@ -145,7 +149,76 @@ def _subset(data, ids):
     return {k: (v[keep] if isinstance(v, np.ndarray) else [x for x, ok in zip(v, keep) if ok]) for k, v in data.items()}
 
 
-def _image_figure(diff, title, catalog_source, *, height=560):
+def _grid_step(span, steps, max_lines):
+    for step in steps:
+        if span / step <= max_lines:
+            return step
+    return steps[-1]
+
+
+def sky_grid(wcs, shape, *, max_lines=5, samples=64):
+    """Lines of constant RA and of constant Dec across an image, in its 0-based pixels, with sexagesimal labels.
+
+    Bokeh has no celestial axes, so the interactive page draws this grid over the image instead.
+
+    Parameters
+    ----------
+    wcs : `~astropy.wcs.WCS`
+        Celestial WCS of the image.
+    shape : (int, int)
+        Image shape ``(ny, nx)``.
+    max_lines : int
+        At most this many lines of each kind (the step is the smallest round value that allows it).
+
+    Returns
+    -------
+    dict
+        Columns ``xs``, ``ys`` (pixel arrays per line), ``value`` (deg), ``kind`` ('ra' or 'dec'), ``label`` and
+        ``label_x``, ``label_y`` (where the line meets the bottom edge for RA, the left edge for Dec).
+    """
+    from astropy import units as u
+    from astropy.coordinates import Angle
+
+    ny, nx = shape
+    gy, gx = np.mgrid[-0.5:ny - 0.5:17j, -0.5:nx - 0.5:17j]
+    ra, dec = wcs.pixel_to_world_values(gx.ravel(), gy.ravel())
+    ra_centre = float(ra[len(ra) // 2])
+    d_ra = (np.asarray(ra) - ra_centre + 180.0) % 360.0 - 180.0  # unwrapped around the centre (RA 0/360)
+    dec_lo, dec_hi = float(np.min(dec)), float(np.max(dec))
+    ra_lo, ra_hi = ra_centre + float(d_ra.min()), ra_centre + float(d_ra.max())
+    ra_step = _grid_step((ra_hi - ra_lo) * 240.0, _RA_STEPS_S, max_lines) / 240.0  # 1 s of time = 1/240 deg
+    dec_step = _grid_step((dec_hi - dec_lo) * 3600.0, _DEC_STEPS_ARCSEC, max_lines) / 3600.0
+    out = {"xs": [], "ys": [], "value": [], "kind": [], "label": [], "label_x": [], "label_y": []}
+
+    def add(kind, value, x, y, label):
+        inside = (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)
+        if inside.sum() < 2:
+            return
+        edge = np.argmin(y[inside]) if kind == "ra" else np.argmin(x[inside])
+        out["xs"].append(x)
+        out["ys"].append(y)
+        out["value"].append(value)
+        out["kind"].append(kind)
+        out["label"].append(label)
+        out["label_x"].append(float(x[inside][edge]))
+        out["label_y"].append(float(y[inside][edge]))
+
+    along_dec = np.linspace(dec_lo, dec_hi, samples)
+    ra_precision = 1 if ra_step < 1 / 240.0 else 0
+    for value in np.arange(np.ceil(ra_lo / ra_step), np.floor(ra_hi / ra_step) + 1) * ra_step:
+        x, y = wcs.world_to_pixel_values(np.full(samples, value % 360.0), along_dec)
+        label = Angle(value % 360.0, u.deg).to_string(unit=u.hourangle, sep="hms", precision=ra_precision, pad=True)
+        add("ra", float(value % 360.0), np.asarray(x), np.asarray(y), label)
+    along_ra = np.linspace(ra_lo, ra_hi, samples) % 360.0
+    for value in np.arange(np.ceil(dec_lo / dec_step), np.floor(dec_hi / dec_step) + 1) * dec_step:
+        x, y = wcs.world_to_pixel_values(along_ra, np.full(samples, value))
+        label = Angle(value, u.deg).to_string(unit=u.deg, sep=("°", "′", "″"), precision=0, alwayssign=True,
+                                              pad=True)
+        add("dec", float(value), np.asarray(x), np.asarray(y), label)
+    return out
+
+
+def _image_figure(diff, title, catalog_source, *, height=560, grid=None):
     from bokeh.models import ColorBar, HoverTool, LinearColorMapper, TapTool
     from bokeh.palettes import RdBu11
     from bokeh.plotting import figure
@@ -158,6 +231,14 @@ def _image_figure(diff, title, catalog_source, *, height=560):
                  x_axis_label="x (pixel, B's grid)", y_axis_label="y (pixel)")
     fig.image(image=[np.asarray(diff, float)], x=-0.5, y=-0.5, dw=nx, dh=ny, color_mapper=mapper)
     fig.add_layout(ColorBar(color_mapper=mapper, title="µJy/px", width=10), "right")
+    if grid is not None and grid["xs"]:
+        from bokeh.models import ColumnDataSource
+
+        lines = ColumnDataSource({k: grid[k] for k in ("xs", "ys", "label", "label_x", "label_y")}, name="sky_grid")
+        fig.multi_line(xs="xs", ys="ys", source=lines, line_color="#555555", line_alpha=0.5, line_dash="dashed",
+                       line_width=1)
+        fig.text(x="label_x", y="label_y", text="label", source=lines, text_font_size="8pt", text_color="#333333",
+                 x_offset=2, y_offset=-2, text_baseline="top")
     fig.ellipse(x="x", y="y", width="width", height="height", angle="angle", source=catalog_source,
                 fill_color=None, line_color="line_colour", line_width=1.5, selection_line_color="#ffd700",
                 selection_line_width=3.5, nonselection_line_alpha=0.6, nonselection_fill_color=None)
@@ -219,7 +300,7 @@ def _table(catalog_source):
                      sortable=True, reorderable=False, index_position=None)
 
 
-def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, title, detector_colours):
+def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, title, detector_colours, wcs=None):
     """Write a standalone HTML page: difference image with hoverable sources, a linked table and spectra.
 
     Selecting a table row (or clicking a source, shift for several) highlights its ellipse and shows the
@@ -244,6 +325,8 @@ def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, titl
         Page title.
     detector_colours : dict
         Detector number -> colour of its spectrum points.
+    wcs : `~astropy.wcs.WCS`, optional
+        Celestial WCS of ``diff``: an RA/Dec grid (`sky_grid`) is drawn over the image.
 
     Returns
     -------
@@ -270,11 +353,14 @@ def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, titl
     cat.selected.js_on_change("indices", CustomJS(
         args={"cat": cat, "pairs": [[spec_all, spec_shown], [binned_all, binned_shown]], "info": info},
         code=_SPECTRUM_JS))
-    image = _image_figure(np.asarray(diff, float), "Difference image: hover a source, click or select rows", cat)
+    grid = sky_grid(wcs, np.shape(diff)) if wcs is not None else None
+    image = _image_figure(np.asarray(diff, float), "Difference image: hover a source, click or select rows", cat,
+                          grid=grid)
     flux, mag = _spectrum_figures(spec_shown, binned_shown)
     colours = " ".join(f'<span style="color:{c}">&#9679; D{d}</span>' for d, c in sorted(detector_colours.items()))
     header = Div(text=f"<h2 style='margin:4px 0'>{title}</h2><p style='margin:2px 0'>{len(catalog)} detections; "
-                      f"magenta: measured for spectra; gold: selected in the table. Ellipses 3A × 3B at THETA. "
+                      f"magenta: measured for spectra; gold: selected in the table. Ellipses 3A × 3B at THETA"
+                      f"{'; dashed: RA and Dec' if grid and grid['xs'] else ''}. "
                       f"Spectra at r = {radius:g} px, {colours}.</p>", width=1200)
     layout = column(header, row(image, column(info, flux, mag)), _table(cat))
     html = file_html(layout, resources=INLINE, title=title)
