@@ -194,14 +194,21 @@ def sky_grid(wcs, shape, *, max_lines=5, samples=64):
         inside = (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)
         if inside.sum() < 2:
             return
-        edge = np.argmin(y[inside]) if kind == "ra" else np.argmin(x[inside])
+        xi, yi = x[inside], y[inside]
+        ends = [0, len(xi) - 1]  # where the line enters and leaves the image
+        if kind == "ra":  # RA labels along the bottom
+            end = min(ends, key=lambda k: yi[k])
+        else:  # Dec labels along the left side, never on the bottom edge with the RA labels
+            end = min(ends, key=lambda k: xi[k])
+            if yi[end] < 0.5:
+                end = ends[1] if end == ends[0] else ends[0]
         out["xs"].append(x)
         out["ys"].append(y)
         out["value"].append(value)
         out["kind"].append(kind)
         out["label"].append(label)
-        out["label_x"].append(float(x[inside][edge]))
-        out["label_y"].append(float(y[inside][edge]))
+        out["label_x"].append(float(xi[end]))
+        out["label_y"].append(float(yi[end]))
 
     along_dec = np.linspace(dec_lo, dec_hi, samples)
     ra_precision = 1 if ra_step < 1 / 240.0 else 0
