@@ -1,12 +1,14 @@
-"""Bytes and time to fetch one source's cutouts: IRSA's cutout service vs S3 byte-range section reads.
+"""Bytes and time to fetch the cutouts of a target's sources: IRSA's cutout service vs byte-range section reads.
 
-Both run in one process against the loopback IRSA (HTTP cutout service and a moto S3 server) serving a simulated
+All run in one process against the loopback IRSA (HTTP cutout service and a moto S3 server) serving a simulated
 archive of full-size (2040 x 2040, 121-zone PSF) Level-2 files, so the figures compare like with like:
 
-    python benchmarks/cutout_transport.py [--exposures 8] [--size-deg 0.1] [--workdir DIR]
+    python benchmarks/cutout_transport.py [--exposures 8] [--sources 3] [--size-deg 0.1] [--s3] [--workdir DIR]
 
 The cutout service returns the whole 4.9 MB PSF cube with every cutout; section reads (over S3 or HTTP ranges)
-fetch the headers, the cutout's rows of four planes and one PSF plane.
+fetch the headers (once per file: later sources' cutouts of it reuse them), then the cutout's rows of four planes
+and one PSF plane in one round trip. "http-section, headers per cutout" turns the header cache off: the baseline
+for what it saves.
 """
 
 import argparse
@@ -24,6 +26,9 @@ from spherex_sdt.simulate import SimulationSettings, simulate_archive
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exposures", type=int, default=8, help="exposures (each gives 2 files) to simulate")
+    parser.add_argument("--s3", action="store_true", help="also time s3-section (slow: moto reads the whole "
+                        "object for every ranged GET, which real S3 does not)")
+    parser.add_argument("--sources", type=int, default=3, help="sources of the target, each cut from every file")
     parser.add_argument("--size-deg", type=float, default=0.1, help="cutout side (IRSA's tutorials use 0.1)")
     parser.add_argument("--workdir", default=None, help="keep the simulated archive here (default: a temp dir)")
     parser.add_argument("--latency-ms", type=float, default=30.0, help="modelled delay per HTTP answer")
@@ -40,26 +45,31 @@ def main():
                              settings)
             print(f"simulated {2 * args.exposures} full-size files in {time.perf_counter() - t0:.1f} s")
         truth = Table.read(root / "truth.ecsv")
-        ra, dec = float(truth["ra"][0]), float(truth["dec"][0])
+        positions = [(float(r["ra"]), float(r["dec"])) for r in truth[: args.sources]]
         network = {"latency_s": args.latency_ms / 1000, "bandwidth_mbps": args.bandwidth_mbps}
         print(f"HTTP answers delayed {args.latency_ms:g} ms + size at {args.bandwidth_mbps:g} Mbit/s; S3 (moto) unmodelled")
         with LoopbackIrsa(root, s3=True, **network) as service:
             results = {}
-            for mode in ("service", "s3-section", "http-section"):
-                archive = open_archive(service.archive_settings(cutouts=mode))
-                rows = archive.search_exposures(ra, dec)
+            modes = ["service"] + ["s3-section"] * args.s3 + ["http-section", "http-section, headers per cutout"]
+            for mode in modes:
+                archive = open_archive(service.archive_settings(cutouts=mode.split(",")[0]))
+                if "headers per cutout" in mode:
+                    archive.layouts = None
+                work_list = [(ra, dec, row) for ra, dec in positions for row in archive.search_exposures(ra, dec)]
                 t0 = time.perf_counter()
-                fetched = sum(archive.fetch_cutout(row, ra, dec, args.size_deg, work / f"{mode}-{k}.fits")
-                              for k, row in enumerate(rows))
-                results[mode] = (len(rows), fetched, time.perf_counter() - t0)
-    print(f"{'transport':<12} {'cutouts':>8} {'bytes fetched':>15} {'bytes/cutout':>13} {'seconds':>8}")
+                fetched = sum(archive.fetch_cutout(row, ra, dec, args.size_deg, work / f"cut-{k}.fits")
+                              for k, (ra, dec, row) in enumerate(work_list))
+                results[mode] = (len(work_list), fetched, time.perf_counter() - t0)
+    print(f"{len(positions)} sources; cutouts fetched one after another")
+    print(f"{'transport':<32} {'cutouts':>8} {'bytes fetched':>15} {'bytes/cutout':>13} {'seconds':>8}")
     for mode, (n, fetched, seconds) in results.items():
-        print(f"{mode:<12} {n:>8} {fetched:>15,} {fetched // max(n, 1):>13,} {seconds:>8.2f}")
+        print(f"{mode:<32} {n:>8} {fetched:>15,} {fetched // max(n, 1):>13,} {seconds:>8.2f}")
     _, b_service, t_service = results["service"]
-    for mode in ("s3-section", "http-section"):
+    for mode in list(results)[1:]:
         _, fetched, seconds = results[mode]
         print(f"{mode} / service: bytes {fetched / b_service:.3f}, time {seconds / t_service:.2f}")
-    print("(moto reads a whole object for every ranged GET, so its s3-section times overstate real S3)")
+    if args.s3:
+        print("(moto reads a whole object for every ranged GET, so its s3-section times overstate real S3)")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from ..detectors import PIXEL_SCALE_ARCSEC
 from ..errors import DataFormatError, InvalidInputError, NoCoverageError
 from ..io.spectral_image import psf_zone_centres
 
-__all__ = ["cutout_box", "make_cutout", "cutout_pixels"]
+__all__ = ["cutout_box", "cutout_geometry", "make_cutout", "cutout_pixels", "nearest_psf_plane"]
 
 _PLANES = ("IMAGE", "FLAGS", "VARIANCE", "ZODI")
 
@@ -47,11 +47,37 @@ def _shift_header(header, x0, y0):
     return h
 
 
+def nearest_psf_plane(psf_header, n_planes, parent_x, parent_y, *, source="PSF"):
+    """0-based plane of the PSF zone whose centre is nearest a parent-detector position, and the zone centres."""
+    centres = psf_zone_centres(psf_header, n_planes, source=source)
+    return int(np.argmin(np.hypot(centres[:, 0] - parent_x, centres[:, 1] - parent_y))), centres
+
+
+def cutout_geometry(header, shape, ra, dec, size_deg, *, source="<hdul>"):
+    """Where a cutout lies on an image: the 0-based pixel ``(x, y)`` of (ra, dec), the box ``(x0, x1, y0, y1)``
+    and the parent-detector position ``(x, y)`` (CRPIX1A/2A), from the IMAGE header.
+
+    Raises
+    ------
+    NoCoverageError
+        If the centre falls outside the image.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(header)
+    ny, nx = shape
+    x, y = wcs.all_world2pix([[ra, dec]], 0)[0]
+    if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
+        raise NoCoverageError(f"{source}: ({ra:.6f}, {dec:.6f}) falls outside the image (pixel {x:.1f}, {y:.1f})")
+    box = cutout_box(x, y, cutout_pixels(size_deg), (ny, nx))
+    parent = (1 - header.get("CRPIX1A", 1) + x, 1 - header.get("CRPIX2A", 1) + y)
+    return (x, y), box, parent
+
+
 def _nearest_psf_hdu(hdu, parent_x, parent_y, source):
     """The PSF HDU reduced to the one zone plane nearest a parent position (read as a section)."""
     n = hdu.shape[0]
-    centres = psf_zone_centres(hdu.header, n, source=source)
-    k0 = int(np.argmin(np.hypot(centres[:, 0] - parent_x, centres[:, 1] - parent_y)))
+    k0, centres = nearest_psf_plane(hdu.header, n, parent_x, parent_y, source=source)
     header = hdu.header.copy()
     for k in range(1, n + 1):
         for key in ("XCTR", "YCTR", "XWID", "YWID"):
@@ -85,15 +111,8 @@ def make_cutout(hdul, ra, dec, size_deg, *, source="<hdul>", psf="all"):
     """
     if "IMAGE" not in hdul:
         raise DataFormatError(f"{source}: no IMAGE HDU")
-    header = hdul["IMAGE"].header
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        wcs = WCS(header)
-    ny, nx = hdul["IMAGE"].shape
-    x, y = wcs.all_world2pix([[ra, dec]], 0)[0]
-    if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
-        raise NoCoverageError(f"{source}: ({ra:.6f}, {dec:.6f}) falls outside the image (pixel {x:.1f}, {y:.1f})")
-    x0, x1, y0, y1 = cutout_box(x, y, cutout_pixels(size_deg), (ny, nx))
+    _, (x0, x1, y0, y1), parent = cutout_geometry(hdul["IMAGE"].header, hdul["IMAGE"].shape, ra, dec, size_deg,
+                                                  source=source)
     out = [fits.PrimaryHDU(header=hdul[0].header.copy())]
     for hdu in hdul[1:]:
         if hdu.name in _PLANES:
@@ -101,7 +120,6 @@ def make_cutout(hdul, ra, dec, size_deg, *, source="<hdul>", psf="all"):
             out.append(fits.ImageHDU(data=hdu.section[y0:y1, x0:x1], header=_shift_header(hdu.header, x0, y0),
                                      name=hdu.name))
         elif hdu.name == "PSF" and psf == "nearest":
-            parent = (1 - header.get("CRPIX1A", 1) + x, 1 - header.get("CRPIX2A", 1) + y)
             out.append(_nearest_psf_hdu(hdu, *parent, source))
         else:
             out.append(hdu.copy())

@@ -22,7 +22,7 @@ from ..config import check_collection
 from ..detectors import DETECTORS, band_name
 from ..errors import ArchiveError, InvalidInputError, SpherexSdtError
 from .base import empty_image_table, normalize_image_table, safe_key, with_detectors
-from .sections import TruncatedRead, remote_cutout
+from .sections import LayoutCache, TruncatedRead, remote_cutout
 
 __all__ = ["IrsaArchive", "exposure_query", "is_transient"]
 
@@ -136,6 +136,7 @@ class IrsaArchive:
                 f"cutouts must be 'auto', 's3-section', 'http-section' or 'service', got {cutouts!r}")
         self.cutouts, self.block_size = cutouts, int(block_size)
         self.timeout, self.retries, self.backoff_s = float(timeout), int(retries), float(backoff_s)
+        self.layouts = LayoutCache()  # headers of files already cut, for the other sources' cutouts of them
 
     def _retrying(self, what, call):
         """Run ``call()``; retry transient failures, raise `ArchiveError` naming ``what`` otherwise."""
@@ -258,11 +259,12 @@ class IrsaArchive:
             url, path, fs = f"s3://{self.bucket}/{row['key']}", f"{self.bucket}/{row['key']}", self._s3()
         # each range request is retried on its own; a failure that survives its retries fails the cutout
         try:
-            cut, fetched = remote_cutout(fs, path, ra, dec, size_deg, block_size=self.block_size, source=url,
-                                         retry=self._retrying)
+            cut, fetched, round_trips = remote_cutout(fs, path, ra, dec, size_deg, block_size=self.block_size,
+                                                      source=url, retry=self._retrying, layouts=self.layouts)
         except SpherexSdtError:
             raise
         except Exception as exc:  # e.g. a header astropy cannot parse
             raise ArchiveError(f"{url}: section read failed: {type(exc).__name__}: {exc}") from exc
         cut.writeto(dest, overwrite=True)
+        log.debug("%s: cutout in %d round trips, %d bytes", url, round_trips, fetched)
         return fetched

@@ -1,19 +1,22 @@
 """Cutouts from byte ranges of a remote Level-2 file (S3 or HTTP), fetching only the pixels a cutout needs.
 
-Headers are read through a small block cache; then each cutout row of IMAGE, FLAGS, VARIANCE and ZODI is one byte
-range (a 60-pixel row of a 2040-pixel plane is 240 of its 8160 bytes), and the PSF plane nearest the source is one
-more. Row ranges are fetched concurrently with ``cat_ranges``; every request that fails or comes back short is
-retried on its own, so one dropped request among hundreds does not restart the cutout. The result is the MEF
-`make_cutout` writes.
+Headers are read through a small block cache (one round trip per HDU, since each header says where the next one
+starts) and kept in a `LayoutCache`: further cutouts of the same file, for other sources, skip them. Then each
+cutout row of IMAGE, FLAGS, VARIANCE and ZODI is one byte range (a 60-pixel row of a 2040-pixel plane is 240 of
+its 8160 bytes) and the PSF plane nearest the source one more, all requested together in one ``cat_ranges`` call.
+Every request that fails or comes back short is retried on its own, so one dropped request among hundreds does not
+restart the cutout. The result is the MEF `make_cutout` writes.
 """
 
 import io
+import threading
+from collections import OrderedDict
 
 import numpy as np
 
-from .cutouts import make_cutout
+from .cutouts import cutout_geometry, make_cutout, nearest_psf_plane
 
-__all__ = ["RangeSection", "RemoteFile", "TruncatedRead", "remote_cutout"]
+__all__ = ["LayoutCache", "RangeSection", "RemoteFile", "TruncatedRead", "remote_cutout"]
 
 _DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
@@ -32,6 +35,13 @@ class _Ranges:
     def __init__(self, fs, path, retry):
         self.fs, self.path, self.retry = fs, path, retry
         self.bytes_fetched = 0
+        self.round_trips = 0
+        self._prefetched = {}
+
+    def prefetch(self, starts, ends):
+        """Fetch these ranges in one round trip; later `fetch` calls of exactly these ranges take them from here."""
+        for start, end, chunk in zip(starts, ends, self._fetch(starts, ends)):
+            self._prefetched[(start, end)] = chunk
 
     def _one(self, start, end):
         chunk = self.fs.cat_file(self.path, start=start, end=end)
@@ -40,6 +50,12 @@ class _Ranges:
         return chunk
 
     def fetch(self, starts, ends):
+        if all((start, end) in self._prefetched for start, end in zip(starts, ends)):
+            return [self._prefetched.pop((start, end)) for start, end in zip(starts, ends)]
+        return self._fetch(starts, ends)
+
+    def _fetch(self, starts, ends):
+        self.round_trips += 1
         chunks = self.fs.cat_ranges([self.path] * len(starts), starts, ends, on_error="return")
         out = []
         for chunk, start, end in zip(chunks, starts, ends):
@@ -118,13 +134,10 @@ class RangeSection:
 
 
 class _RemoteHDU:
-    """An HDU whose header is read and whose pixels come from byte ranges on demand."""
+    """An image HDU of a remote file: its header, and its pixels as a `RangeSection`."""
 
-    def __init__(self, hdu, section):
-        self.name, self.header, self.shape, self.section, self._hdu = hdu.name, hdu.header, hdu.shape, section, hdu
-
-    def copy(self):
-        return self._hdu.copy()
+    def __init__(self, name, header, shape, section):
+        self.name, self.header, self.shape, self.section = name, header, tuple(shape), section
 
 
 class _RemoteHDUList(list):
@@ -140,7 +153,53 @@ class _RemoteHDUList(list):
         return any(hdu.name == name for hdu in self)
 
 
-def remote_cutout(fs, path, ra, dec, size_deg, *, block_size=16_384, source=None, retry=_no_retry):
+_PIXEL_PLANES = ("IMAGE", "FLAGS", "VARIANCE", "ZODI", "PSF")
+
+
+class LayoutCache:
+    """What the headers of remote files said, kept for the next cutout of the same file (thread-safe, bounded).
+
+    A layout is a list with, per HDU, either ``(name, header, data_offset, shape, bitpix)`` for a pixel plane or
+    the small HDU itself (PRIMARY, WCS-WAVE), read whole.
+    """
+
+    def __init__(self, max_files=1024):
+        self.max_files = int(max_files)
+        self._layouts = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._layouts:
+                self._layouts.move_to_end(key)
+                return self._layouts[key]
+            return None
+
+    def put(self, key, layout):
+        with self._lock:
+            self._layouts[key] = layout
+            self._layouts.move_to_end(key)
+            while len(self._layouts) > self.max_files:
+                self._layouts.popitem(last=False)
+
+
+def _read_layout(ranges, size, block_size):
+    from astropy.io import fits
+
+    layout = []
+    raw = RemoteFile(ranges, size, block_size)
+    with fits.open(io.BufferedReader(raw, buffer_size=2880), lazy_load_hdus=True) as hdul:
+        for index in range(len(hdul)):
+            hdu = hdul[index]
+            if hdu.name in _PIXEL_PLANES and hdu.header.get("NAXIS", 0) >= 2:
+                layout.append((hdu.name, hdu.header.copy(), hdu.fileinfo()["datLoc"], hdu.shape,
+                               int(hdu.header["BITPIX"])))
+            else:
+                layout.append(hdu.copy())  # PRIMARY and WCS-WAVE: small, read whole
+    return layout
+
+
+def remote_cutout(fs, path, ra, dec, size_deg, *, block_size=16_384, source=None, retry=_no_retry, layouts=None):
     """Cutout of a remote Level-2 file with only the needed bytes fetched.
 
     Parameters
@@ -149,26 +208,56 @@ def remote_cutout(fs, path, ra, dec, size_deg, *, block_size=16_384, source=None
         S3 or HTTP.
     retry : callable
         ``retry(what, call)`` runs ``call()`` with the caller's retry policy; applied to every single request.
+    layouts : `LayoutCache`, optional
+        Headers of files read before (keyed by ``source``); the file's are added after reading them.
 
     Returns
     -------
-    hdulist, bytes_fetched
+    hdulist, bytes_fetched, round_trips
     """
     from astropy.io import fits
 
     source = source or path
     ranges = _Ranges(fs, path, retry)
-    size = retry(f"{source} (size)", lambda: fs.size(path))
-    raw = RemoteFile(ranges, size, block_size)
-    with fits.open(io.BufferedReader(raw, buffer_size=2880), lazy_load_hdus=True) as hdul:
-        wrapped = _RemoteHDUList()
-        for index in range(len(hdul)):
-            hdu = hdul[index]
-            if hdu.name in ("IMAGE", "FLAGS", "VARIANCE", "ZODI", "PSF") and hdu.header.get("NAXIS", 0) >= 2:
-                section = RangeSection(ranges, hdu.fileinfo()["datLoc"], hdu.shape, hdu.header["BITPIX"])
-                wrapped.append(_RemoteHDU(hdu, section))
-            else:
-                wrapped.append(hdu)
-        cut = make_cutout(wrapped, ra, dec, size_deg, source=source, psf="nearest")
-        cut = fits.HDUList([h.copy() for h in cut])  # detach from the remote file
-    return cut, ranges.bytes_fetched
+    layout = layouts.get(source) if layouts is not None else None
+    if layout is None:
+        size = retry(f"{source} (size)", lambda: fs.size(path))
+        ranges.round_trips += 1
+        layout = _read_layout(ranges, size, block_size)
+        if layouts is not None:
+            layouts.put(source, layout)
+    hdul = _RemoteHDUList()
+    for entry in layout:
+        if isinstance(entry, tuple):
+            name, header, offset, shape, bitpix = entry
+            hdul.append(_RemoteHDU(name, header, shape, RangeSection(ranges, offset, shape, bitpix)))
+        else:
+            hdul.append(entry)
+    _prefetch_cutout(ranges, hdul, ra, dec, size_deg, source)
+    cut = make_cutout(hdul, ra, dec, size_deg, source=source, psf="nearest")
+    cut = fits.HDUList([h.copy() for h in cut])  # detach from the layout cache
+    return cut, ranges.bytes_fetched, ranges.round_trips
+
+
+def _prefetch_cutout(ranges, hdul, ra, dec, size_deg, source):
+    """Request every row `make_cutout` will read, and the PSF plane, in one round trip."""
+    if "IMAGE" not in hdul:
+        return  # make_cutout says what is wrong
+    _, (x0, x1, y0, y1), parent = cutout_geometry(hdul["IMAGE"].header, hdul["IMAGE"].shape, ra, dec, size_deg,
+                                                  source=source)
+    starts, ends = [], []
+    for hdu in hdul:
+        if isinstance(hdu, _RemoteHDU) and hdu.name != "PSF" and len(hdu.shape) == 2:
+            section = hdu.section
+            size = section.dtype.itemsize
+            row = hdu.shape[1] * size
+            for y in range(y0, y1):
+                starts.append(section.offset + y * row + x0 * size)
+                ends.append(starts[-1] + (x1 - x0) * size)
+        elif isinstance(hdu, _RemoteHDU) and hdu.name == "PSF" and len(hdu.shape) == 3:
+            k0, _ = nearest_psf_plane(hdu.header, hdu.shape[0], *parent, source=source)
+            plane = int(np.prod(hdu.shape[1:])) * hdu.section.dtype.itemsize
+            starts.append(hdu.section.offset + k0 * plane)
+            ends.append(starts[-1] + plane)
+    if starts:
+        ranges.prefetch(starts, ends)
