@@ -214,8 +214,8 @@ def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, 
         header[f"OBSID_{tag}"] = (info["obs_id"], f"OBSID of image {tag}")
         header[f"EXPID_{tag}"] = (info["expid"], f"EXPIDN of image {tag}")
         header[f"MJD_{tag}"] = (info["mjd"], f"mid-exposure MJD of image {tag}")
-        header[f"LAM_{tag}"] = (round(info["wavelength_um"], 6), f"[um] wavelength of {tag} at the target")
-        header[f"BW_{tag}"] = (round(info["bandwidth_um"], 6), f"[um] bandwidth of {tag} at the target")
+        header[f"LAM_{tag}"] = (round(info["wavelength_um"], 6), f"[um] wavelength of {tag} at target, WCS-WAVE")
+        header[f"BW_{tag}"] = (round(info["bandwidth_um"], 6), f"[um] bandwidth of {tag} at target, WCS-WAVE")
         header[f"FILE_{tag}"] = Path(info["path"]).name
     header["TARG_RA"], header["TARG_DEC"] = ra, dec
     header["SOFTWARE"] = f"spherex-sdt {__version__}"

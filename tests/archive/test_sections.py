@@ -28,6 +28,7 @@ class CountingFileSystem(LocalFileSystem):
 
     def cat_ranges(self, paths, starts, ends, **kwargs):
         self.calls["cat_ranges"] += 1
+        self.last_batch = len(starts)
         return super().cat_ranges(paths, starts, ends, **kwargs)
 
 
@@ -104,3 +105,25 @@ def test_a_position_off_the_image_fetches_no_pixels(small_archive):
     with pytest.raises(NoCoverageError):
         remote_cutout(fs, str(path), TARGET["ra_deg"] + 5.0, TARGET["dec_deg"], 0.05)
     assert fs.calls["cat_ranges"] - calls["cat_ranges"] == calls["cat_ranges"]  # headers again, never pixels
+
+
+@pytest.mark.parametrize("gap, requests", [(0, "one per row and plane"), (4096, "one per plane")])
+def test_nearby_rows_merge_into_one_request_per_plane(small_archive, gap, requests):
+    path, _ = _level2(small_archive)
+    fs = CountingFileSystem.new()
+    (ra, dec), = _positions(path, 1)
+    layouts = LayoutCache()
+    remote_cutout(fs, str(path), ra, dec, 0.05, source="f", layouts=layouts, merge_gap=gap)  # headers cached
+    cut, fetched, trips = remote_cutout(fs, str(path), ra, dec, 0.05, source="f", layouts=layouts, merge_gap=gap)
+    with fits.open(path) as hdul:
+        local = make_cutout(hdul, ra, dec, 0.05, psf="nearest")
+        for name in ("IMAGE", "FLAGS", "VARIANCE", "ZODI", "PSF"):
+            np.testing.assert_array_equal(cut[name].data, local[name].data)
+    rows = cut["IMAGE"].shape[0]
+    row_bytes = cut["IMAGE"].shape[1] * 4
+    psf_bytes = local["PSF"].data.nbytes
+    assert trips == 1
+    if gap:  # rows ~300 bytes apart merge, planes ~50 kB apart do not: one request per plane, plus the PSF plane
+        assert fs.last_batch == 5 and fetched == 4 * ((rows - 1) * 128 * 4 + row_bytes) + psf_bytes
+    else:
+        assert fs.last_batch == 4 * rows + 1 and fetched == 4 * rows * row_bytes + psf_bytes

@@ -42,6 +42,6 @@ def open_archive(settings):
             collection=settings["collection"], transport=settings.get("transport", "http"),
             cutouts=settings.get("cutouts", "auto"), block_size=settings.get("s3_block_size", 16_384),
             timeout=settings.get("timeout_s", 120.0), retries=settings.get("retries", 3),
-            backoff_s=settings.get("backoff_s", 2.0),
+            backoff_s=settings.get("backoff_s", 2.0), merge_gap=settings.get("range_merge_gap_bytes", 65_536),
         )
     raise InvalidInputError(f"archive.backend must be 'local' or 'irsa', got {backend!r}")

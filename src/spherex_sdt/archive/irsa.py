@@ -120,13 +120,17 @@ class IrsaArchive:
         Attempts after the first for transient failures.
     backoff_s : float
         First retry delay; it doubles per attempt, times a random factor in [0.5, 1.5).
+    merge_gap : int
+        Section reads: rows of a cutout less than this many bytes apart are fetched as one request (0: a request
+        per row). Merging trades bytes for requests: a 0.1-degree cutout of a 2040-pixel plane is 58 rows of 232
+        bytes, 7.9 kB apart.
     """
 
     name = "irsa"
 
     def __init__(self, *, sia_url, tap_url, data_url, s3_endpoint_url="", bucket="nasa-irsa-spherex",
                  collection="spherex_qr2", transport="http", cutouts="auto", block_size=16_384, timeout=120.0,
-                 retries=3, backoff_s=2.0):
+                 retries=3, backoff_s=2.0, merge_gap=65_536):
         self.sia_url, self.tap_url = sia_url, tap_url
         self.data_url = data_url.rstrip("/") + "/"
         self.s3_endpoint_url, self.bucket = s3_endpoint_url, bucket
@@ -136,6 +140,7 @@ class IrsaArchive:
                 f"cutouts must be 'auto', 's3-section', 'http-section' or 'service', got {cutouts!r}")
         self.cutouts, self.block_size = cutouts, int(block_size)
         self.timeout, self.retries, self.backoff_s = float(timeout), int(retries), float(backoff_s)
+        self.merge_gap = int(merge_gap)
         self.layouts = LayoutCache()  # headers of files already cut, for the other sources' cutouts of them
 
     def _retrying(self, what, call):
@@ -260,7 +265,8 @@ class IrsaArchive:
         # each range request is retried on its own; a failure that survives its retries fails the cutout
         try:
             cut, fetched, round_trips = remote_cutout(fs, path, ra, dec, size_deg, block_size=self.block_size,
-                                                      source=url, retry=self._retrying, layouts=self.layouts)
+                                                      source=url, retry=self._retrying, layouts=self.layouts,
+                                                      merge_gap=self.merge_gap)
         except SpherexSdtError:
             raise
         except Exception as exc:  # e.g. a header astropy cannot parse
