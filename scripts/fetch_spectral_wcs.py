@@ -1,7 +1,9 @@
 """Adapter for rule fetch_spectral_wcs; the science lives in spherex_sdt."""
 from spherex_sdt import tasks
+from spherex_sdt.archive import run_settings
 from spherex_sdt.io.calibration_files import SPECTRAL_WCS_HDUS
 
 smk = snakemake  # noqa: F821  injected by Snakemake
 tasks.log_to(smk.log[0])
-tasks.fetch_calibration(smk.params.key, smk.params.archive, smk.output[0], require=SPECTRAL_WCS_HDUS)
+archive = run_settings(smk.params.archive, smk.config["archive"])
+tasks.fetch_calibration(smk.params.key, archive, smk.output[0], require=SPECTRAL_WCS_HDUS)

@@ -75,6 +75,24 @@ def test_rerun_does_nothing(run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_changing_how_the_archive_is_read_reruns_nothing(run):
+    """Timeouts, retries, block sizes, transports and range merging say how data come, not which: no job re-runs."""
+    workdir, _ = run
+    text = CONFIG.format(channels=CHANNELS, workdir=workdir, radii="[2.0, 3.0, 4.0]").replace(
+        "archive: {backend: local, root: sim}",
+        "archive: {backend: local, root: sim, timeout_s: 30, retries: 6, backoff_s: 0.5, s3_block_size: 32768,\n"
+        "          range_merge_gap_bytes: 0, cutouts: service, transport: s3}")
+    assert "retries: 6" in text
+    (workdir / "transport.yaml").write_text(text)
+    result = snakemake(workdir, "-n", configfile="transport.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr
+    # while a setting that decides the data (which archive) does re-run the searches
+    (workdir / "other.yaml").write_text(text.replace("root: sim,", "root: sim2,"))
+    result = snakemake(workdir, "-n", configfile="other.yaml")
+    assert "search_images" in job_counts(result.stdout + result.stderr)
+
+
 def test_changing_radii_reruns_photometry_only(run, tmp_path):
     import shutil
 

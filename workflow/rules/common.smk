@@ -53,10 +53,27 @@ def pair_detectors(pair):
     return int(a[1]), int(b[1])
 
 
+# archive keys that decide which data come back; the others (timeouts, retries, block sizes, transports, range
+# merging) only decide how, so they are not params: changing them must not re-run finished searches and downloads
+ARCHIVE_DATA_KEYS = (
+    "backend",
+    "collection",
+    "root",
+    "sia_url",
+    "tap_url",
+    "data_url",
+    "s3_endpoint_url",
+    "bucket",
+)
+
+
 def get_archive_params():
-    """Archive settings as plain builtins (params compare them by repr)."""
-    archive = dict(config["archive"])
-    return {k: archive[k] for k in sorted(archive)}
+    """The archive settings that decide the data, as plain builtins (params compare them by repr).
+
+    Scripts add the rest from the config (`spherex_sdt.archive.run_settings`).
+    """
+    archive = config["archive"]
+    return {k: archive[k] for k in sorted(archive) if k in ARCHIVE_DATA_KEYS}
 
 
 def get_archive_ready(wildcards=None):

@@ -25,7 +25,14 @@ __all__ = [
     "IrsaArchive",
     "LocalArchive",
     "open_archive",
+    "run_settings",
 ]
+
+
+def run_settings(data_settings, config_settings):
+    """A job's archive settings: those that decide the data from its rule's params, the rest (timeouts, retries,
+    transports) from the run's config, which can change without re-running finished jobs."""
+    return {**config_settings, **data_settings}
 
 
 def open_archive(settings):
