@@ -59,9 +59,11 @@ def test_nearest_zone_matches_the_real_example():
 @pytest.mark.parametrize(("x", "y"), [(20.0, 20.0), (20.3, 19.55), (19.9, 20.45)])
 def test_pixelated_psf_matches_exact_integration(x, y):
     """Integrating the oversampled plane over pixels gives the exactly pixel-integrated PSF."""
-    cube, cards = instrument.psf_cube(2, 2040, zones=1, stamp=101)  # one zone at the band's middle wavelength
-    assert _header(cards)["OVERSAMP"] == 10
-    fwhm_px = float(instrument.psf_fwhm_arcsec(2, 0.5 * (1.1033 + 1.6499))) / 6.15
+    cube, cards = instrument.psf_cube(2, 2040, zones=1, stamp=101)  # one zone: the PSF at the detector centre
+    header = _header(cards)
+    assert header["OVERSAMP"] == 10
+    lam = instrument.wavelength_model(2, 2040, header["XCTR_1"], header["YCTR_1"])[0]
+    fwhm_px = float(instrument.psf_fwhm_arcsec(2, lam)) / 6.15
     pix = pixelated_psf(cube[0], 10, x, y, (41, 41))
     slices, values = instrument.render_point_source((41, 41), x, y, 1.0, fwhm_px)
     expected = np.zeros((41, 41))

@@ -166,12 +166,13 @@ def _blobs(rng, shape, fraction, max_size):
     return mask
 
 
-def _render_exposure(settings, detector, wcs, wave, omega, truth, rng, defects):
+def _render_exposure(settings, detector, wcs, omega, truth, rng, defects):
     """Image, variance, zodi and flags (MJy/sr) of one detector exposure."""
     size = settings.detector_size
     shape = (size, size)
     yy, xx = np.mgrid[0:size, 0:size]
-    lam_map, _ = instrument.true_wavelength(wave, xx, yy)
+    # the sky is rendered at the instrument's true wavelengths; WCS-WAVE only samples them on a coarse grid
+    lam_map, _ = instrument.wavelength_model(detector, size, xx, yy)
     zodi = instrument.zodi_level(lam_map) * (1.0 + 0.02 * (xx / size - 0.5))
     source_ujy = np.zeros(shape)
     flags = defects.copy()
@@ -181,7 +182,7 @@ def _render_exposure(settings, detector, wcs, wave, omega, truth, rng, defects):
     for row, x, y in zip(truth, xs, ys):
         if not (-10 < x < size + 10 and -10 < y < size + 10):
             continue
-        lam, _ = instrument.true_wavelength(wave, np.clip(x, 0, size - 1), np.clip(y, 0, size - 1))
+        lam, _ = instrument.wavelength_model(detector, size, np.clip(x, 0, size - 1), np.clip(y, 0, size - 1))
         flux = float(true_flux(row, lam))
         fwhm_px = float(instrument.psf_fwhm_arcsec(detector, lam)) / PIXEL_SCALE_ARCSEC
         stamp = instrument.render_point_source(shape, x, y, flux, fwhm_px)
@@ -273,7 +274,7 @@ def simulate_archive(targets, root, settings=SimulationSettings()):
     omegas = {d: instrument.solid_angle_map(d, size) for d in DETECTORS}
     defects = {d: _detector_defects(settings, d, size) for d in DETECTORS}
     psfs = {
-        d: instrument.psf_cube(d, size, zones=settings.psf_zones, stamp=settings.psf_stamp, wave=waves[d])
+        d: instrument.psf_cube(d, size, zones=settings.psf_zones, stamp=settings.psf_stamp)
         for d in DETECTORS
     }
     for d in DETECTORS:
@@ -310,7 +311,7 @@ def simulate_archive(targets, root, settings=SimulationSettings()):
                 crpix, crval, pc = _pointing_wcs(ra, dec, x_t + dx, y_t + dy, roll + 0.05 * k, size, sip)
                 cards = spatial_wcs_cards(crpix, crval, pc, sip, (1.0, 1.0))
                 wcs = _wcs_from_cards(cards, size)
-                image, variance, zodi, flags = _render_exposure(settings, det, wcs, waves[det], omegas[det], truth,
+                image, variance, zodi, flags = _render_exposure(settings, det, wcs, omegas[det], truth,
                                                                 rng, defects[det])
                 mid = 0.5 * (DETECTORS[det].em_min_um + DETECTORS[det].em_max_um)
                 hdul = level2_hdulist(

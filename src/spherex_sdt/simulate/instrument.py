@@ -77,7 +77,11 @@ def spectral_wcs_maps(detector, size):
 
 
 def true_wavelength(table, x, y):
-    """Wavelength and bandwidth (µm) at 0-based full-frame pixels: the bilinear surface the table describes."""
+    """Wavelength and bandwidth (µm) at 0-based full-frame pixels as the WCS-WAVE table describes them (bilinear).
+
+    This is what a reader of the table should get; the sky itself is rendered at `wavelength_model`, which the
+    table samples on a coarse grid (as the real table samples the instrument).
+    """
     x_points, y_points, values = table
     return wave_table_bilinear(x_points, y_points, values, 1.0, 1.0, x, y)
 
@@ -125,7 +129,7 @@ def render_point_source(shape, x, y, flux, fwhm_px, *, halo_fraction=HALO_FRACTI
     return (slice(y0, y1), slice(x0, x1)), flux * stamp
 
 
-def psf_cube(detector, size, *, zones=11, stamp=101, oversample=10, pixel_scale=6.15, wave=None):
+def psf_cube(detector, size, *, zones=11, stamp=101, oversample=10, pixel_scale=6.15):
     """Oversampled PSF cube with one plane per zone and the zone-centre header cards.
 
     Zones tile the detector ``zones`` × ``zones``, x-fast (plane k0 = iy * zones + ix), each plane the PSF at the
@@ -155,9 +159,8 @@ def psf_cube(detector, size, *, zones=11, stamp=101, oversample=10, pixel_scale=
     for iy in range(zones):
         for ix in range(zones):
             k0 = iy * zones + ix
-            lam = true_wavelength(wave, centres[ix], centres[iy])[0] if wave is not None else None
-            mid = 0.5 * (DETECTORS[detector].em_min_um + DETECTORS[detector].em_max_um)
-            fwhm = psf_fwhm_arcsec(detector, lam if lam is not None else mid) / pixel_scale * oversample
+            lam = wavelength_model(detector, size, centres[ix], centres[iy])[0]
+            fwhm = psf_fwhm_arcsec(detector, lam) / pixel_scale * oversample
             plane = np.zeros((stamp, stamp))
             for frac, w in ((1 - HALO_FRACTION, 1.0), (HALO_FRACTION, HALO_WIDTH)):
                 sigma = w * fwhm / 2.3548200450309493
