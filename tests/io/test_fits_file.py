@@ -86,7 +86,8 @@ def test_card_values_of_every_form(tmp_path):
     assert ours.to_header()["CPLX"] == complex(1, -2)
 
 
-@pytest.mark.parametrize("kind", ["scaled-int", "compressed", "gzip", "variable-length", "unsigned"])
+@pytest.mark.parametrize("kind", ["scaled-int", "compressed", "gzip", "variable-length", "unsigned", "text-column",
+                                  "short-tdim"])
 def test_files_it_does_not_decode_go_to_astropy(tmp_path, kind):
     data = np.arange(20, dtype=np.float32).reshape(4, 5)
     if kind == "scaled-int":
@@ -97,6 +98,13 @@ def test_files_it_does_not_decode_go_to_astropy(tmp_path, kind):
         hdul = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.arange(20, dtype=np.uint16), name="U")])
     elif kind == "compressed":
         hdul = fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data=data, name="COMP")])
+    elif kind == "text-column":
+        columns = [fits.Column(name="NAME", format="8A", array=np.array(["a", "bb  c"])),
+                   fits.Column(name="V", format="2E", array=np.ones((2, 2)))]
+        hdul = fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(columns, name="TXT")])
+    elif kind == "short-tdim":
+        column = fits.Column(name="V", format="6E", dim="(2,2)", array=np.arange(8.0).reshape(2, 2, 2))
+        hdul = fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([column], name="TDIM")])
     elif kind == "variable-length":
         column = fits.Column(name="V", format="PJ()", array=np.array([[1, 2], [3]], dtype=object))
         hdul = fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([column], name="VLA")])
@@ -112,6 +120,11 @@ def test_files_it_does_not_decode_go_to_astropy(tmp_path, kind):
         last = reference[-1].data
         if kind == "variable-length":
             assert [list(v) for v in hdus[-1].data["V"]] == [[1, 2], [3]]
+        elif kind in ("text-column", "short-tdim"):
+            for name in last.dtype.names:
+                np.testing.assert_array_equal(hdus[-1].data[name], last[name])
+            if kind == "text-column":
+                assert list(hdus[-1].data["NAME"]) == ["a", "bb  c"]  # str, as astropy gives it
         else:
             np.testing.assert_array_equal(hdus[-1].data, last)
             assert hdus[-1].data.dtype == last.dtype.newbyteorder("=")

@@ -6,7 +6,7 @@ EXTNAME cost ~6 ms, more than the photometry done on it. Here a header is indexe
 cards, and a value is parsed only when it is asked for.
 
 Only what can be decoded exactly is read this way: uncompressed image HDUs without scaling and binary tables of
-fixed-size numeric or character columns. Any other file (gzip, tile compression, BSCALE/BZERO, heap columns) is
+fixed-size numeric columns. Any other file (gzip, tile compression, BSCALE/BZERO, heap columns) is
 read by astropy and presented in the same form, so the caller never sees the difference; so is any card value
 beyond the plain forms (CONTINUE'd strings, complex numbers), which astropy's card parser reads. Tests compare
 both readers on simulated and real SPHEREx files.
@@ -29,6 +29,7 @@ _STRING = re.compile(r"'((?:[^']|'')*)'")
 _BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 _TFORM = re.compile(r"\s*(\d*)([LXBIJKAEDCMPQ])")
 _TFORM_DTYPE = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8", "C": ">c8", "M": ">c16"}
+# text (A), logical (L), bit (X) and heap (P, Q) columns are left to astropy, which decodes them
 
 
 class FitsReadError(ValueError):
@@ -181,14 +182,19 @@ def _table_dtype(header):
     for k in range(1, int(header["TFIELDS"]) + 1):
         match = _TFORM.match(str(header[f"TFORM{k}"]))
         repeat, code = int(match.group(1) or 1), match.group(2)
-        if code == "A":
-            fields.append((header.get(f"TTYPE{k}", f"col{k}"), f"S{repeat}"))
-            continue
         shape = (repeat,) if repeat != 1 else ()
         if f"TDIM{k}" in header:
-            shape = tuple(int(n) for n in str(header[f"TDIM{k}"]).strip(" ()").split(","))[::-1]
+            shape = _tdim(header[f"TDIM{k}"])
         fields.append((header.get(f"TTYPE{k}", f"col{k}"), _TFORM_DTYPE[code], shape))
     return np.dtype(fields)
+
+
+def _tdim(value):
+    """numpy shape of a TDIM value: '(2,9,9)' (FITS order, fastest first) -> (9, 9, 2)."""
+    try:
+        return tuple(int(n) for n in str(value).strip(" ()").split(","))[::-1]
+    except ValueError:
+        raise _NeedsAstropy(f"TDIM {value!r}") from None
 
 
 def _plain_or_raise(header, position):
@@ -209,10 +215,12 @@ def _plain_or_raise(header, position):
             if f"TSCAL{k}" in header or f"TZERO{k}" in header:
                 raise _NeedsAstropy("scaled column")
             match = _TFORM.match(str(header.get(f"TFORM{k}", "")))
-            if not match or match.group(2) not in _TFORM_DTYPE and match.group(2) != "A":
-                raise _NeedsAstropy("column type decoded by astropy")
-            row += int(match.group(1) or 1) * (1 if match.group(2) == "A" else
-                                               np.dtype(_TFORM_DTYPE[match.group(2)]).itemsize)
+            if not match or match.group(2) not in _TFORM_DTYPE:
+                raise _NeedsAstropy("column type decoded by astropy")  # text, logical, bit and heap columns
+            repeat = int(match.group(1) or 1)
+            if f"TDIM{k}" in header and int(np.prod(_tdim(header[f"TDIM{k}"]))) != repeat:
+                raise _NeedsAstropy("TDIM that does not fill its column")
+            row += repeat * np.dtype(_TFORM_DTYPE[match.group(2)]).itemsize
         if row != int(header["NAXIS1"]) or int(header.get("PCOUNT", 0)):
             raise _NeedsAstropy("table with padding or a heap")
     else:
