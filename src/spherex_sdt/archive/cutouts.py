@@ -14,9 +14,9 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from ..detectors import PIXEL_SCALE_ARCSEC
 from ..errors import DataFormatError, InvalidInputError, NoCoverageError
-from ..io.spectral_image import psf_zone_centres
+from ..io.spectral_image import nearest_psf_plane
 
-__all__ = ["cutout_box", "cutout_geometry", "make_cutout", "cutout_pixels", "nearest_psf_plane"]
+__all__ = ["cutout_box", "cutout_geometry", "make_cutout", "cutout_pixels"]
 
 _PLANES = ("IMAGE", "FLAGS", "VARIANCE", "ZODI")
 
@@ -45,12 +45,6 @@ def _shift_header(header, x0, y0):
             if f"CRPIX{axis}{alt}" in h:
                 h[f"CRPIX{axis}{alt}"] = h[f"CRPIX{axis}{alt}"] - off
     return h
-
-
-def nearest_psf_plane(psf_header, n_planes, parent_x, parent_y, *, source="PSF"):
-    """0-based plane of the PSF zone whose centre is nearest a parent-detector position, and the zone centres."""
-    centres = psf_zone_centres(psf_header, n_planes, source=source)
-    return int(np.argmin(np.hypot(centres[:, 0] - parent_x, centres[:, 1] - parent_y))), centres
 
 
 def cutout_geometry(header, shape, ra, dec, size_deg, *, source="<hdul>"):

@@ -14,7 +14,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .cutouts import cutout_geometry, make_cutout, nearest_psf_plane
+from ..io.spectral_image import nearest_psf_plane
+from .cutouts import cutout_geometry, make_cutout
 
 __all__ = ["LayoutCache", "RangeSection", "RemoteFile", "TruncatedRead", "remote_cutout"]
 
@@ -133,7 +134,8 @@ class RangeSection:
         self.ranges, self.offset, self.shape = ranges, int(offset), tuple(shape)
         self.dtype = np.dtype(_DTYPES[int(bitpix)])
 
-    def __getitem__(self, key):
+    def byte_ranges(self, key):
+        """``(starts, ends, shape)`` of the bytes ``self[key]`` reads: one range per row, or one for the planes."""
         size = self.dtype.itemsize
         if len(self.shape) == 2:
             ys, xs = key
@@ -141,12 +143,14 @@ class RangeSection:
             x0, x1, _ = xs.indices(self.shape[1])
             row = self.shape[1] * size
             starts = [self.offset + y * row + x0 * size for y in range(y0, y1)]
-            chunks = self.ranges.fetch(starts, [s + (x1 - x0) * size for s in starts])
-            return np.frombuffer(b"".join(chunks), self.dtype).reshape(y1 - y0, x1 - x0)
+            return starts, [s + (x1 - x0) * size for s in starts], (y1 - y0, x1 - x0)
         k0, k1, _ = (key[0] if isinstance(key, tuple) else key).indices(self.shape[0])
         plane = int(np.prod(self.shape[1:])) * size
-        (chunk,) = self.ranges.fetch([self.offset + k0 * plane], [self.offset + k1 * plane])
-        return np.frombuffer(chunk, self.dtype).reshape((k1 - k0,) + self.shape[1:])
+        return [self.offset + k0 * plane], [self.offset + k1 * plane], (k1 - k0,) + self.shape[1:]
+
+    def __getitem__(self, key):
+        starts, ends, shape = self.byte_ranges(key)
+        return np.frombuffer(b"".join(self.ranges.fetch(starts, ends)), self.dtype).reshape(shape)
 
 
 class _RemoteHDU:
@@ -266,17 +270,17 @@ def _prefetch_cutout(ranges, hdul, ra, dec, size_deg, source):
                                                   source=source)
     starts, ends = [], []
     for hdu in hdul:
-        if isinstance(hdu, _RemoteHDU) and hdu.name != "PSF" and len(hdu.shape) == 2:
-            section = hdu.section
-            size = section.dtype.itemsize
-            row = hdu.shape[1] * size
-            for y in range(y0, y1):
-                starts.append(section.offset + y * row + x0 * size)
-                ends.append(starts[-1] + (x1 - x0) * size)
-        elif isinstance(hdu, _RemoteHDU) and hdu.name == "PSF" and len(hdu.shape) == 3:
+        if not isinstance(hdu, _RemoteHDU):
+            continue
+        if hdu.name == "PSF" and len(hdu.shape) == 3:
             k0, _ = nearest_psf_plane(hdu.header, hdu.shape[0], *parent, source=source)
-            plane = int(np.prod(hdu.shape[1:])) * hdu.section.dtype.itemsize
-            starts.append(hdu.section.offset + k0 * plane)
-            ends.append(starts[-1] + plane)
+            key = slice(k0, k0 + 1)
+        elif hdu.name != "PSF" and len(hdu.shape) == 2:
+            key = (slice(y0, y1), slice(x0, x1))
+        else:
+            continue
+        more_starts, more_ends, _ = hdu.section.byte_ranges(key)
+        starts += more_starts
+        ends += more_ends
     if starts:
         ranges.prefetch(starts, ends)

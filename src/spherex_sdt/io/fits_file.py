@@ -81,10 +81,14 @@ class HeaderCards(Mapping):
         view._index = {key.upper(): None for key in header.keys() if key.upper() not in _NON_VALUE}
         return view
 
-    def __getitem__(self, key):
+    @staticmethod
+    def _key(key):
+        """The index key of a keyword: upper case, 'HIERARCH ' prefix dropped (astropy finds it either way)."""
         key = key.upper()
-        if key.startswith("HIERARCH "):
-            key = " ".join(key[9:].split())
+        return " ".join(key[9:].split()) if key.startswith("HIERARCH ") else key
+
+    def __getitem__(self, key):
+        key = self._key(key)
         try:
             return self._values[key]
         except KeyError:
@@ -95,12 +99,7 @@ class HeaderCards(Mapping):
         return value
 
     def __contains__(self, key):
-        if not isinstance(key, str):
-            return False
-        key = key.upper()
-        if key.startswith("HIERARCH "):
-            key = " ".join(key[9:].split())
-        return key in self._index
+        return isinstance(key, str) and self._key(key) in self._index
 
     def __iter__(self):
         return iter(self._index)
@@ -166,7 +165,7 @@ class Hdu:
     @cached_property
     def data(self):
         header = self.header
-        naxis = [int(header[f"NAXIS{k}"]) for k in range(1, int(header["NAXIS"]) + 1)]
+        naxis = _axes(header)
         if not naxis or 0 in naxis:
             return None
         if header.get("XTENSION", "IMAGE") == "BINTABLE":
@@ -227,8 +226,13 @@ def _plain_or_raise(header, position):
         raise _NeedsAstropy(f"{kind} extension")
 
 
+def _axes(header):
+    """NAXIS1, NAXIS2, ... in FITS order."""
+    return [int(header[f"NAXIS{k}"]) for k in range(1, int(header["NAXIS"]) + 1)]
+
+
 def _data_size(header):
-    naxis = [int(header[f"NAXIS{k}"]) for k in range(1, int(header["NAXIS"]) + 1)]
+    naxis = _axes(header)
     if not naxis:
         return 0
     return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (
@@ -260,9 +264,9 @@ def _read_plain(buffer):
         try:
             _plain_or_raise(header, len(hdus))
             size = _data_size(header)
+        except FitsReadError:
+            raise
         except (KeyError, ValueError) as exc:
-            if isinstance(exc, FitsReadError):
-                raise
             raise FitsReadError(f"HDU {len(hdus)}: structural keyword missing or invalid ({exc})") from None
         offset = start + _blocks(end + CARD - start)
         if offset + size > len(buffer):

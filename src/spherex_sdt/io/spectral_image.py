@@ -17,8 +17,8 @@ from ..calibration.spectral import wave_table_bilinear
 from ..errors import DataFormatError
 from .fits_file import FitsReadError, read_hdus
 
-__all__ = ["SpectralImage", "read_spectral_image", "native", "epoch_mjd", "psf_zone_centres", "needs_psf_fix",
-           "fix_psf_zone_order"]
+__all__ = ["SpectralImage", "read_spectral_image", "native", "epoch_mjd", "psf_zone_centres", "nearest_psf_plane",
+           "needs_psf_fix", "fix_psf_zone_order"]
 
 
 def native(array):
@@ -35,6 +35,12 @@ def psf_zone_centres(psf_header, n_planes, *, source="PSF header"):
         return np.array([[psf_header[f"XCTR_{k}"], psf_header[f"YCTR_{k}"]] for k in range(1, n_planes + 1)], float)
     except KeyError as exc:
         raise DataFormatError(f"{source}: zone centre card {exc.args[0]} missing") from None
+
+
+def nearest_psf_plane(psf_header, n_planes, parent_x, parent_y, *, source="PSF header"):
+    """0-based plane of the PSF zone whose centre is nearest a parent-detector position, and the zone centres."""
+    centres = psf_zone_centres(psf_header, n_planes, source=source)
+    return int(np.argmin(np.hypot(centres[:, 0] - parent_x, centres[:, 1] - parent_y))), centres
 
 
 _ZONE = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)")
@@ -226,9 +232,9 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
             raise DataFormatError(f"{path}: IMAGE HDU holds no 2-D image")
         wcs = spatial_wcs(header)
         wave = _wave_table(by_name.get("WCS-WAVE"), header, path)
+    except DataFormatError:
+        raise
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        if isinstance(exc, DataFormatError):
-            raise
         raise DataFormatError(f"{path}: cannot read IMAGE or its WCS ({exc!r})") from exc
     version = str(hdus[0].header.get("VERSION", ""))
     psf = data("PSF")

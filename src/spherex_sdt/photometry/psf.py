@@ -4,7 +4,7 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 
 from ..errors import DataFormatError
-from ..io.spectral_image import psf_zone_centres
+from ..io.spectral_image import nearest_psf_plane
 
 __all__ = ["psf_plane_for", "pixelated_psf"]
 
@@ -16,8 +16,7 @@ def psf_plane_for(psf_cube, psf_header, parent_x, parent_y, *, source="PSF"):
     """
     if psf_cube is None or psf_header is None:
         raise DataFormatError(f"{source}: no PSF HDU")
-    centres = psf_zone_centres(psf_header, psf_cube.shape[0], source=source)
-    k0 = int(np.argmin(np.hypot(centres[:, 0] - parent_x, centres[:, 1] - parent_y)))
+    k0, _ = nearest_psf_plane(psf_header, psf_cube.shape[0], parent_x, parent_y, source=source)
     return np.asarray(psf_cube[k0], float), k0 + 1, int(psf_header.get("OVERSAMP", 10))
 
 
