@@ -20,8 +20,11 @@ from pathlib import Path
 from astropy.table import Table
 
 from spherex_sdt.archive import open_archive
-from spherex_sdt.archive.loopback import LoopbackIrsa
+from spherex_sdt.config import with_defaults
+from spherex_sdt.testing.loopback import LoopbackIrsa
 from spherex_sdt.simulate import SimulationSettings, simulate_archive
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def main():
@@ -48,13 +51,15 @@ def main():
         truth = Table.read(root / "truth.ecsv")
         positions = [(float(r["ra"]), float(r["dec"])) for r in truth[: args.sources]]
         network = {"latency_s": args.latency_ms / 1000, "bandwidth_mbps": args.bandwidth_mbps}
-        print(f"HTTP answers delayed {args.latency_ms:g} ms + size at {args.bandwidth_mbps:g} Mbit/s; S3 (moto) unmodelled")
+        print(f"HTTP answers delayed {args.latency_ms:g} ms + size at {args.bandwidth_mbps:g} Mbit/s; "
+              "S3 (moto) unmodelled")
         with LoopbackIrsa(root, s3=True, **network) as service:
             results = {}
             modes = ["service"] + ["s3-section"] * args.s3 + ["http-section", "http-section, a request per row",
                                                                "http-section, per row, headers per cutout"]
             for mode in modes:
-                archive = open_archive(service.archive_settings(cutouts=mode.split(",")[0]))
+                settings = service.archive_settings(cutouts=mode.split(",")[0])
+                archive = open_archive(with_defaults(SCHEMA, "archive", settings))
                 if "per row" in mode:
                     archive.merge_gap = 0
                 if "headers per cutout" in mode:

@@ -1,7 +1,8 @@
 """Adapter for rule plot_difference; the science lives in spherex_sdt."""
-from spherex_sdt import tasks
+from spherex_sdt.tasks.plots import plot_difference
+from spherex_sdt.tasks.common import log_to
 
 smk = snakemake  # noqa: F821  injected by Snakemake
-tasks.log_to(smk.log[0])
-tasks.plot_difference(smk.input.difference, smk.input.catalog, smk.input.selected, dict(smk.output.items()),
-                      target=smk.wildcards.target)
+log_to(smk.log[0])
+plot_difference(smk.input.difference, smk.input.catalog, smk.input.selected, dict(smk.output.items()),
+                target=smk.wildcards.target)

@@ -6,11 +6,18 @@ from pathlib import Path
 import pytest
 from astropy.table import Table
 
+from spherex_sdt.config import with_defaults
 from spherex_sdt.simulate import SimulationSettings, simulate_archive
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REAL = SHARED / "data" / "real"
+CONFIG_SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def config_section(section, values=None, **changes):
+    """A complete config section (the workflow's schema defaults, ``values`` and ``changes`` over them)."""
+    return with_defaults(CONFIG_SCHEMA, section, {**(values or {}), **changes})
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 

@@ -16,7 +16,10 @@ from astropy.io import fits
 from astropy.table import Table
 from snakemake.utils import validate
 
-from spherex_sdt import tasks
+from spherex_sdt.io.spectral_image import read_usable_cutout
+from spherex_sdt.tasks.common import LEVEL2_HDUS
+from spherex_sdt.tasks.extraction import empty_catalog, extract_sources, select_sources
+from spherex_sdt.tasks.imaging import make_difference
 from spherex_sdt.archive import (
     LocalArchive,
     cached_fetch,
@@ -26,7 +29,7 @@ from spherex_sdt.archive import (
     safe_file_name,
 )
 from spherex_sdt.archive.base import safe_key
-from spherex_sdt.archive.irsa import IrsaArchive, exposure_query
+from spherex_sdt.archive.irsa import exposure_query
 from spherex_sdt.calibration.flags import flag_bits
 from spherex_sdt.config import validate_config
 from spherex_sdt.errors import ArchiveError, DataFormatError, InvalidInputError, NoCoverageError
@@ -35,7 +38,7 @@ from spherex_sdt.imaging.pairs import choose_pair
 from spherex_sdt.io import read_spectral_image
 from spherex_sdt.targets import read_targets
 
-from .conftest import REAL, ROOT
+from .conftest import REAL, ROOT, config_section
 
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 QR1 = REAL / "qr1-ngc6888-cutouts" / "NGC6888_cutout_level2_2025W18_2B_0201_3D4_spx_l2b-v12-2025-164.fits"
@@ -114,7 +117,8 @@ def _targets(text):
 
 
 def targets_case(text, match, case_id):
-    return pytest.param(_targets(text), InvalidInputError, rf"target list .*targets\.csv.*{match}", id=f"targets-{case_id}")
+    return pytest.param(_targets(text), InvalidInputError, rf"target list .*targets\.csv.*{match}",
+                        id=f"targets-{case_id}")
 
 
 TARGET_CASES = [
@@ -137,7 +141,7 @@ TARGET_CASES = [
 
 
 # -- files --------------------------------------------------------------------------------------------------------
-LEVEL2 = tasks.LEVEL2_HDUS
+LEVEL2 = LEVEL2_HDUS
 
 
 def _level2_copy(tmp, archive, name="image.fits"):
@@ -160,7 +164,8 @@ def _edited(edit, name="edited.fits"):
 
 
 def _read(edit, name):
-    return lambda tmp, archive: (lambda path=_edited(edit, name)(tmp, archive): read_spectral_image(path, require=LEVEL2))
+    return lambda tmp, archive: (lambda path=_edited(edit, name)(tmp, archive):
+                                 read_spectral_image(path, require=LEVEL2))
 
 
 def _truncated(tmp, archive):
@@ -231,8 +236,8 @@ def _make_difference_on_truncated(tmp, archive):
     manifest.write(tmp / "pair_images.ecsv")
     params = {"size_px": 16, "background_margin_px": 8, "background_box_px": 8, "background_filter": 3,
               "bad_fraction_limit": 0.1, "bad_flags": [], "background_flags": []}
-    return lambda: tasks.make_difference(tmp / "pair_images.ecsv", "a", "b", 150.78, 3.35, params,
-                                         tmp / "out" / "difference.fits")
+    return lambda: make_difference(tmp / "pair_images.ecsv", "a", "b", 150.78, 3.35, params,
+                                   tmp / "out" / "difference.fits")
 
 
 def _extract_from(content):
@@ -246,18 +251,18 @@ def _extract_from(content):
                    (("ecsv", "ecsv"), ("votable", "xml")) for tag in ("", "_a", "_b")}
         files = {k: ROOT / "config" / "sextractor" / f"default.{e}" for k, e in
                  (("config", "sex"), ("parameters", "param"), ("filter_kernel", "conv"))}
-        return lambda: tasks.extract_sources(path, files["config"], files["parameters"], files["filter_kernel"],
-                                             outputs)
+        return lambda: extract_sources(path, files["config"], files["parameters"], files["filter_kernel"],
+                                       outputs)
     return setup
 
 
 def _select_unknown_id(tmp, _):
-    catalog = tasks._empty_catalog("ok", "")
+    catalog = empty_catalog("ok", "")
     catalog.add_row({"id": 1, "ra": 1.0, "dec": 2.0, "x": 3.0, "y": 4.0, "sign": -1, "FLUX_AUTO": -5.0,
                      "FLUXERR_AUTO": 1.0})
     catalog.write(tmp / "catalog.ecsv")
-    params = {"strategy": "ids", "ids": [99]}
-    return lambda: tasks.select_sources(tmp / "catalog.ecsv", params, tmp / "out" / "selected.ecsv")
+    params = config_section("selection", strategy="ids", ids=[99])
+    return lambda: select_sources(tmp / "catalog.ecsv", params, tmp / "out" / "selected.ecsv")
 
 
 def _edge_target(tmp, _):
@@ -287,8 +292,8 @@ FILE_CASES = [
                  r"nomp\.fits FLAGS: no MP_\* .*keywords", id="file-no-mp-keys"),
     pytest.param(_flag_bits_of("badmp.fits", _bad_mp_value), DataFormatError,
                  r"badmp\.fits FLAGS: MP_\w+ = 'eleven' is not a bit number", id="file-mp-not-a-number"),
-    pytest.param(lambda tmp, a: (lambda p=_edited(_all_nan, "nan.fits")(tmp, a): tasks._usable_cutout(p)),
-                 DataFormatError, r"nan\.fits: IMAGE has no finite pixel", id="file-all-nan-cutout"),
+    pytest.param(lambda tmp, a: (lambda p=_edited(_all_nan, "nan.fits")(tmp, a): read_usable_cutout(p)),
+           DataFormatError, r"nan\.fits: IMAGE has no finite pixel", id="file-all-nan-cutout"),
     pytest.param(_difference_of(lambda h: h.pop(h.index_of("FLAGS"))), DataFormatError,
                  r"a\.fits \(image_a\): missing HDU\(s\) FLAGS", id="file-difference-without-flags"),
     pytest.param(_difference_of(_all_nan), DataFormatError, r"a\.fits: IMAGE has no finite pixel in the box",
@@ -329,7 +334,7 @@ def _irsa(**kwargs):
     settings = {"sia_url": "http://127.0.0.1:9/SIA", "tap_url": "http://127.0.0.1:9/TAP",
                 "data_url": "http://127.0.0.1:9/ibe/data/spherex/"}
     settings.update(kwargs)
-    return IrsaArchive(**settings)
+    return open_archive(config_section("archive", {"backend": "irsa", "collection": "spherex_qr2", **settings}))
 
 
 ARCHIVE_CASES = [

@@ -7,11 +7,16 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from spherex_sdt import tasks
+from spherex_sdt.io.difference_file import DIFFERENCE_PLANES
+from spherex_sdt.tasks.archive import fetch_pair_images, fetch_source_cutouts
+from spherex_sdt.tasks.extraction import extract_sources, select_sources
+from spherex_sdt.tasks.imaging import make_difference
+from spherex_sdt.tasks.plots import interactive_page, plot_difference
+from spherex_sdt.tasks.spectra import measure_spectra
 from spherex_sdt.archive import empty_image_table
 from spherex_sdt.summary import Stage, log_reason, pair_summary, run_summary
 
-from .conftest import ROOT
+from .conftest import ROOT, config_section
 
 SEXTRACTOR = {k: str(ROOT / "config" / "sextractor" / f"default.{e}")
               for k, e in (("config", "sex"), ("parameters", "param"), ("filter_kernel", "conv"))}
@@ -29,16 +34,16 @@ def _downstream(base, archive, cache):
     """Run every stage after make_difference on ``base``; return the catalogue outputs."""
     outputs = {f"{kind}{tag}": str(base / f"catalog{tag}.{ext}") for kind, ext in (("ecsv", "ecsv"), ("votable", "xml"))
                for tag in ("", "_a", "_b")}
-    tasks.extract_sources(base / "difference.fits", **SEXTRACTOR, outputs=outputs)
-    tasks.select_sources(base / "catalog.ecsv", {"strategy": "brightest", "n": 2, "sign": "both"},
-                         base / "selected.ecsv")
-    tasks.fetch_source_cutouts(base / "selected.ecsv", [1, 2, 3, 4, 5, 6], 0.1, 2, archive, cache,
-                               base / "exposures.ecsv")
-    tasks.measure_spectra(base / "exposures.ecsv", {}, PHOTOMETRY, BINNING, base / "sources", base / "spectra.ecsv")
-    tasks.plot_difference(base / "difference.fits", base / "catalog.ecsv", base / "selected.ecsv",
-                          {name: base / f"{name}.png" for name in ("difference", "overlap", "significance")})
-    tasks.interactive_page(base / "difference.fits", base / "catalog.ecsv", base / "selected.ecsv", base / "sources",
-                           3.0, base / "explore.html")
+    extract_sources(base / "difference.fits", **SEXTRACTOR, outputs=outputs)
+    select_sources(base / "catalog.ecsv", config_section("selection", strategy="brightest", n=2, sign="both"),
+                   base / "selected.ecsv")
+    fetch_source_cutouts(base / "selected.ecsv", [1, 2, 3, 4, 5, 6], 0.1, 2, archive, cache,
+                         base / "exposures.ecsv")
+    measure_spectra(base / "exposures.ecsv", {}, PHOTOMETRY, BINNING, base / "sources", base / "spectra.ecsv")
+    plot_difference(base / "difference.fits", base / "catalog.ecsv", base / "selected.ecsv",
+                    {name: base / f"{name}.png" for name in ("difference", "overlap", "significance")})
+    interactive_page(base / "difference.fits", base / "catalog.ecsv", base / "selected.ecsv", base / "sources",
+                     3.0, base / "explore.html")
     return outputs
 
 
@@ -48,15 +53,15 @@ def test_target_without_coverage_gets_empty_valid_products(tmp_path):
     images = empty_image_table()
     images.meta.update(status="no_coverage", reason="no image within 50 arcsec")
     images.write(tmp_path / "images.ecsv")
-    tasks.fetch_pair_images(tmp_path / "images.ecsv", "D2-D4", 10.0, -40.0, 50, None, archive, cache,
-                            base / "pair_images.ecsv")
-    tasks.make_difference(base / "pair_images.ecsv", "unused-a.fits", "unused-b.fits", 10.0, -40.0, {},
-                          base / "difference.fits")
+    fetch_pair_images(tmp_path / "images.ecsv", "D2-D4", 10.0, -40.0, 50, None, archive, cache,
+                      base / "pair_images.ecsv")
+    make_difference(base / "pair_images.ecsv", "unused-a.fits", "unused-b.fits", 10.0, -40.0, {},
+                    base / "difference.fits")
     outputs = _downstream(base, archive, cache)
 
     with fits.open(base / "difference.fits") as hdul:
         assert hdul[0].header["STATUS"] == "no_coverage" and "no D2 image contains" in hdul[0].header["REASON"]
-        assert [h.name for h in hdul][1:] == list(tasks.DIFFERENCE_PLANES)
+        assert [h.name for h in hdul][1:] == list(DIFFERENCE_PLANES)
     for path in [*outputs.values(), base / "selected.ecsv", base / "exposures.ecsv", base / "spectra.ecsv"]:
         table = Table.read(path, format="votable" if str(path).endswith(".xml") else "ascii.ecsv")
         assert len(table) == 0

@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 def _simulate(args):
     from .simulate import SimulationSettings
-    from .tasks import simulate_archive
+    from .tasks.archive import simulate_archive
 
     settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(SimulationSettings)
                 if getattr(args, f.name, None) is not None}
@@ -25,9 +25,13 @@ def main(argv=None):
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["serve"]:
-        from .archive.loopback import main as serve
+        from .testing.loopback import main as serve
 
-        return serve(argv[1:]) or 0
+        try:
+            return serve(argv[1:]) or 0
+        except SpherexSdtError as exc:
+            print(f"spherex-sdt serve: error: {exc}", file=sys.stderr)
+            return 2
 
     parser = argparse.ArgumentParser(prog="spherex-sdt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,15 +1,22 @@
 """Checks of the workflow configuration that a JSON schema cannot express (relations between keys).
 
-The schema (``workflow/schemas/config.schema.yaml``) checks each key's type and range; `check_config` then checks
-the keys against each other, before any job runs. Every message names the config file, the key and what is
-accepted.
+The schema (``workflow/schemas/config.schema.yaml``) checks each key's type and range and is the one home of the
+defaults; `check_config` then checks the keys against each other, before any job runs. Every message names the
+config file, the key and what is accepted.
+
+Code in this package has no defaults of its own: it receives complete config sections. Callers outside the
+workflow (tests, benchmarks) complete theirs from the schema with `with_defaults`.
 """
 
+import copy
+import functools
 import re
+from pathlib import Path
 
 from .errors import InvalidInputError
 
-__all__ = ["validate_config", "check_config", "schema_error", "COLLECTION_PATTERN", "check_collection"]
+__all__ = ["validate_config", "check_config", "schema_error", "COLLECTION_PATTERN", "check_collection",
+           "with_defaults", "fill_defaults"]
 
 COLLECTION_PATTERN = r"spherex_[a-z0-9_]{1,40}"
 """SIA collection names accepted (IRSA's are ``spherex_qr``, ``spherex_qr2``, ...): they reach SIA and TAP."""
@@ -23,60 +30,90 @@ def check_collection(name):
     return name
 
 
+@functools.lru_cache(maxsize=4)
+def _load_schema(path):
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def fill_defaults(values, schema):
+    """``values`` (a dict, changed in place and returned) with every missing key the schema gives a default.
+
+    Objects are filled recursively, including objects that were themselves only defaulted (``default: {}``), as
+    Snakemake's schema validation does.
+    """
+    for key, sub in schema.get("properties", {}).items():
+        if key not in values and "default" in sub:
+            values[key] = copy.deepcopy(sub["default"])
+        if isinstance(values.get(key), dict) and sub.get("type") == "object":
+            fill_defaults(values[key], sub)
+    return values
+
+
+def with_defaults(schema_path, section, values=None):
+    """The config ``section`` (e.g. ``"archive"``) of the schema at ``schema_path``: ``values`` completed with
+    the schema's defaults (a new dict)."""
+    schema = _load_schema(str(schema_path))
+    if section not in schema["properties"]:
+        raise InvalidInputError(f"{schema_path}: no config section {section!r}")
+    return fill_defaults(copy.deepcopy(dict(values or {})), schema["properties"][section])
+
+
 def _fail(source, key, message):
     raise InvalidInputError(f"config {source}, key {key}: {message}")
 
 
 def _check_photometry(config, source):
-    phot = config.get("photometry", {})
-    radii = [float(r) for r in phot.get("radii_px", [2.0, 3.0, 4.0])]
-    inner, outer = (float(a) for a in phot.get("annulus_px", [7.0, 16.0]))
+    phot = config["photometry"]
+    radii = [float(r) for r in phot["radii_px"]]
+    inner, outer = (float(a) for a in phot["annulus_px"])
     if not inner < outer:
         _fail(source, "photometry.annulus_px", f"[{inner:g}, {outer:g}] must be [inner, outer] with inner < outer")
     if not max(radii) < inner:
         _fail(source, "photometry.annulus_px",
               f"inner radius {inner:g} must exceed the largest aperture radius {max(radii):g} (photometry.radii_px)")
-    radius = config.get("spectra", {}).get("radius_px")
+    radius = config["spectra"]["radius_px"]
     if radius is not None and not any(abs(float(radius) - r) < 1e-9 for r in radii):
         _fail(source, "spectra.radius_px", f"{radius:g} is not one of photometry.radii_px {radii}")
 
 
 def _check_selection(config, source):
-    sel = config.get("selection", {})
-    strategy = sel.get("strategy", "brightest")
-    if strategy == "ids" and not sel.get("ids"):
+    sel = config["selection"]
+    strategy = sel["strategy"]
+    if strategy == "ids" and not sel["ids"]:
         _fail(source, "selection.ids", "strategy 'ids' needs a non-empty list of catalogue ids")
-    if strategy == "positions" and not sel.get("positions"):
+    if strategy == "positions" and not sel["positions"]:
         _fail(source, "selection.positions", "strategy 'positions' needs a non-empty list of [ra_deg, dec_deg]")
 
 
 def _check_difference(config, source):
-    diff = config.get("difference", {})
-    size, margin = int(diff.get("size_px", 64)), int(diff.get("background_margin_px", 32))
-    box = int(diff.get("background_box_px", 32))
+    diff = config["difference"]
+    size, margin = int(diff["size_px"]), int(diff["background_margin_px"])
+    box = int(diff["background_box_px"])
     if box > size + 2 * margin:
         _fail(source, "difference.background_box_px",
               f"{box} exceeds the background cut-out size_px + 2 * background_margin_px = {size + 2 * margin}")
 
 
 def _check_archive(config, source):
-    archive = config.get("archive", {})
+    archive = config["archive"]
     try:
-        check_collection(archive.get("collection"))
+        check_collection(archive["collection"])
     except InvalidInputError as exc:
         _fail(source, "archive.collection", str(exc).split(": ", 1)[1])
-    if archive.get("backend") == "irsa":
+    if archive["backend"] == "irsa":
         for key in ("sia_url", "tap_url", "data_url"):
             if not re.match(r"^https?://[^\s/]+", str(archive.get(key, ""))):
                 _fail(source, f"archive.{key}", f"{archive.get(key)!r} is not an http(s) URL")
-    pairs = config.get("pairs", ["D2-D4"])
+    pairs = config["pairs"]
     duplicates = sorted({p for p in pairs if pairs.count(p) > 1})
     if duplicates:
         _fail(source, "pairs", f"{', '.join(duplicates)} listed more than once")
 
 
 def check_config(config, *, source="(config)"):
-    """Check the relations between configuration keys (after schema validation and defaults).
+    """Check the relations between configuration keys (after schema validation has filled the defaults).
 
     Parameters
     ----------

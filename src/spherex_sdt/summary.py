@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from .status import FAILED, NO_MEASUREMENTS, NO_SOURCES, NOT_RUN, OK, status_of
 from .io import write_table
 
 __all__ = ["Stage", "SUMMARY_COLUMNS", "pair_summary", "run_summary", "write_summary", "log_reason"]
@@ -55,25 +56,25 @@ def _row(target, pair, *, source="", status, stage="", reason="", n_exposures=0,
 def _missing_stage_row(target, pair, stage):
     reason = log_reason(stage.log)
     if reason is None:
-        return _row(target, pair, status="not_run", stage=stage.rule,
+        return _row(target, pair, status=NOT_RUN, stage=stage.rule,
                     reason=f"{stage.rule} did not run (an earlier or shared job failed, or the run stopped)")
-    return _row(target, pair, status="failed", stage=stage.rule, reason=reason)
+    return _row(target, pair, status=FAILED, stage=stage.rule, reason=reason)
 
 
 def _source_rows(target, pair, spectra):
     table = Table.read(spectra, format="ascii.ecsv")
-    status, reason = str(table.meta.get("status", "ok")), str(table.meta.get("reason", ""))
-    if status != "ok":
-        return [_row(target, pair, status=status, reason=reason)]
+    product_status, reason = status_of(table.meta)
+    if product_status != OK:
+        return [_row(target, pair, status=product_status, reason=reason)]
     if len(table) == 0:
         detections = int(table.meta.get("n_detections", 0))
-        return [_row(target, pair, status="no_sources", stage="select_sources",
+        return [_row(target, pair, status=NO_SOURCES, stage="select_sources",
                      reason=f"no source selected ({detections} detections in the difference image)")]
     rows = []
     for entry in table:
         n_exp, n_meas = int(entry["n_exposures"]), int(entry["n_measured"])
         note = "" if n_meas == n_exp else f"{n_exp - n_meas} of {n_exp} exposures not measured (see spectrum meta)"
-        rows.append(_row(target, pair, source=str(entry["source"]), status="ok" if n_meas else "no_measurements",
+        rows.append(_row(target, pair, source=str(entry["source"]), status=OK if n_meas else NO_MEASUREMENTS,
                          stage="measure_spectra" if not n_meas else "", reason=note, n_exposures=n_exp,
                          n_measured=n_meas))
     return rows

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from spherex_sdt.archive import IrsaArchive, LocalArchive, cached_fetch, open_archive
+from spherex_sdt.archive import LocalArchive, cached_fetch, open_archive
 from spherex_sdt.archive.irsa import exposure_query
-from spherex_sdt.archive.loopback import Faults, LoopbackIrsa
+from spherex_sdt.testing.loopback import Faults, LoopbackIrsa
 from spherex_sdt.errors import ArchiveError, InvalidInputError
 
-from ..conftest import TARGET
+from ..conftest import TARGET, config_section
 
 
 @pytest.fixture(scope="module", name="service")
@@ -21,7 +21,7 @@ def fixture_service(small_archive):
 
 def test_sia_search_matches_local_backend(service, small_archive):
     root, _, _ = small_archive
-    irsa = open_archive(service.archive_settings())
+    irsa = open_archive(config_section("archive", service.archive_settings()))
     local = LocalArchive(root, "spherex_qr2")
     ra, dec = TARGET["ra_deg"], TARGET["dec_deg"]
     remote = irsa.search_images(ra, dec, 50 / 3600)
@@ -34,7 +34,7 @@ def test_sia_search_matches_local_backend(service, small_archive):
 
 def test_tap_search_with_band_filter(service, small_archive):
     root, _, truth = small_archive
-    irsa = open_archive(service.archive_settings())
+    irsa = open_archive(config_section("archive", service.archive_settings()))
     ra, dec = float(truth["ra"][0]), float(truth["dec"][0])
     every = irsa.search_exposures(ra, dec)
     assert list(every["key"]) == list(LocalArchive(root, "spherex_qr2").search_exposures(ra, dec)["key"])
@@ -46,7 +46,7 @@ def test_tap_search_with_band_filter(service, small_archive):
 @pytest.mark.parametrize("transport", ["http", "s3"])
 def test_full_file_download(service, small_archive, tmp_path, transport):
     root, index, _ = small_archive
-    irsa = open_archive(service.archive_settings(transport=transport))
+    irsa = open_archive(config_section("archive", service.archive_settings(transport=transport)))
     row = irsa.search_images(TARGET["ra_deg"], TARGET["dec_deg"], 50 / 3600)[0]
     dest = cached_fetch(tmp_path / row["file_name"], lambda tmp: irsa.fetch_image(row, tmp),
                         require=("IMAGE", "FLAGS"))
@@ -57,13 +57,13 @@ def test_full_file_download(service, small_archive, tmp_path, transport):
 def test_cutout_service_and_section_reads_agree(service, small_archive, tmp_path, section_mode):
     root, _, _ = small_archive
     ra, dec = TARGET["ra_deg"], TARGET["dec_deg"]
-    row = open_archive(service.archive_settings()).search_exposures(ra, dec)[0]
+    row = open_archive(config_section("archive", service.archive_settings())).search_exposures(ra, dec)[0]
     paths, fetched = {}, {}
     for mode in ("service", section_mode):
         paths[mode] = tmp_path / f"{mode}.fits"
         # one request per row: only the cutout's bytes travel (merging nearby rows, the default, fetches more)
         settings = dict(service.archive_settings(cutouts=mode), range_merge_gap_bytes=0)
-        fetched[mode] = open_archive(settings).fetch_cutout(row, ra, dec, 0.05, paths[mode])
+        fetched[mode] = open_archive(config_section("archive", settings)).fetch_cutout(row, ra, dec, 0.05, paths[mode])
     with fits.open(paths["service"]) as full, fits.open(paths[section_mode]) as section, \
             fits.open(root / row["key"]) as parent:
         assert full["IMAGE"].shape == (29, 29) and "WCS-WAVE" in full and "WCS-WAVE" in section
@@ -82,7 +82,7 @@ def test_cutout_service_and_section_reads_agree(service, small_archive, tmp_path
 
 
 def test_missing_file_is_a_permanent_error(service, tmp_path):
-    irsa = open_archive(service.archive_settings())
+    irsa = open_archive(config_section("archive", service.archive_settings()))
     row = {"key": "qr2/level2/nope/missing.fits"}
     with pytest.raises(ArchiveError, match=r"missing.fits: HTTPError: HTTP Error 404"):
         irsa.fetch_image(row, tmp_path / "x.fits")
@@ -92,8 +92,7 @@ def test_transient_errors_are_retried(small_archive, tmp_path):
     root, _, _ = small_archive
     with LoopbackIrsa(root, faults=Faults(error_rate=0.5, truncate_rate=0.2, seed=3)) as service:
         settings = service.archive_settings()
-        irsa = IrsaArchive(**{k: v for k, v in settings.items() if k not in ("backend", "timeout_s", "retries")},
-                           timeout=10, retries=8, backoff_s=0.01)
+        irsa = open_archive(config_section("archive", settings, timeout_s=10, retries=8, backoff_s=0.01))
         row = LocalArchive(root, "spherex_qr2").index[0]
         for k in range(4):
             dest = cached_fetch(tmp_path / f"{k}.fits", lambda tmp: irsa.fetch_image(row, tmp), require=("IMAGE",))
@@ -110,8 +109,7 @@ def test_section_reads_survive_faults(small_archive, tmp_path):
     local = LocalArchive(root, "spherex_qr2")
     with LoopbackIrsa(root, faults=faults) as service:
         settings = service.archive_settings(cutouts="http-section")
-        irsa = IrsaArchive(**{k: v for k, v in settings.items() if k not in ("backend", "timeout_s", "retries")},
-                           timeout=1.0, retries=10, backoff_s=0.01)
+        irsa = open_archive(config_section("archive", settings, timeout_s=1.0, retries=10, backoff_s=0.01))
         for k, row in enumerate(local.search_exposures(ra, dec)[:2]):
             irsa.fetch_cutout(row, ra, dec, 0.05, tmp_path / f"remote{k}.fits")
             local.fetch_cutout(row, ra, dec, 0.05, tmp_path / f"local{k}.fits")
@@ -128,8 +126,7 @@ def test_searches_survive_faults(small_archive):
     faults = Faults(error_rate=0.3, stall_rate=0.1, stall_s=1.5, truncate_rate=0.1, seed=5)
     with LoopbackIrsa(root, faults=faults) as service:
         settings = service.archive_settings()
-        irsa = IrsaArchive(**{k: v for k, v in settings.items() if k not in ("backend", "timeout_s", "retries")},
-                           timeout=1.0, retries=10, backoff_s=0.01)
+        irsa = open_archive(config_section("archive", settings, timeout_s=1.0, retries=10, backoff_s=0.01))
         local = LocalArchive(root, "spherex_qr2")
         for k in range(3):
             ra, dec = float(truth["ra"][k]), float(truth["dec"][k])

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from spherex_sdt import tasks
+from spherex_sdt.tasks.archive import fetch_calibration
+from spherex_sdt.tasks.common import settings_hash
+from spherex_sdt.tasks.spectra import source_spectrum
 from spherex_sdt.archive import LocalArchive, open_archive
-from spherex_sdt.archive.loopback import LoopbackIrsa
+from spherex_sdt.testing.loopback import LoopbackIrsa
 from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, PHOTOMETRY_BAD_FLAGS, WAVELENGTH_SOURCES, sample_parent_maps
 from spherex_sdt.detectors import DETECTORS
 from spherex_sdt.errors import DataFormatError
@@ -16,7 +18,7 @@ from spherex_sdt.io.calibration_files import SPECTRAL_WCS_HDUS
 from spherex_sdt.simulate import instrument
 from spherex_sdt.simulate.archive import sapm_key, spectral_wcs_key
 
-from ..conftest import SMALL
+from ..conftest import SMALL, config_section
 
 
 def _maps(root, detector):
@@ -155,19 +157,19 @@ def test_served_like_the_solid_angle_map(small_archive, tmp_path, transport):
     key = spectral_wcs_key(SMALL, 5)
     out = tmp_path / "cache" / "calibration" / key.rsplit("/", 1)[1]
     if transport == "local":
-        tasks.fetch_calibration(key, {"backend": "local", "root": str(root), "collection": "spherex_qr2"}, out,
-                                require=SPECTRAL_WCS_HDUS)
+        fetch_calibration(key, {"backend": "local", "root": str(root), "collection": "spherex_qr2"}, out,
+                          require=SPECTRAL_WCS_HDUS)
     else:
         with LoopbackIrsa(root, s3=transport == "s3") as service:
-            settings = service.archive_settings(transport=transport)
+            settings = config_section("archive", service.archive_settings(transport=transport))
             assert open_archive(settings).name
-            tasks.fetch_calibration(key, settings, out, require=SPECTRAL_WCS_HDUS)
+            fetch_calibration(key, settings, out, require=SPECTRAL_WCS_HDUS)
     assert out.is_symlink() and out.read_bytes() == (root / key).read_bytes()
     # the solid-angle map is not a spectral_wcs file: the download is refused, naming the key
     with pytest.raises(DataFormatError, match=r"solid_angle_pixel_map_D5_spx.*missing HDU\(s\) CWAVE, CBAND"):
-        tasks.fetch_calibration(sapm_key(SMALL, 5), {"backend": "local", "root": str(root),
-                                                     "collection": "spherex_qr2"},
-                                tmp_path / "wrong.fits", require=SPECTRAL_WCS_HDUS)
+        fetch_calibration(sapm_key(SMALL, 5), {"backend": "local", "root": str(root),
+                                               "collection": "spherex_qr2"},
+                          tmp_path / "wrong.fits", require=SPECTRAL_WCS_HDUS)
 
 
 def test_source_spectrum_takes_wavelengths_from_the_calibration(small_archive, cutouts):
@@ -184,14 +186,14 @@ def test_source_spectrum_takes_wavelengths_from_the_calibration(small_archive, c
     params = {"radii_px": [2.0, 3.0], "annulus_px": [7.0, 16.0], "bad_flags": sorted(PHOTOMETRY_BAD_FLAGS),
               "background_flags": sorted(BACKGROUND_BAD_FLAGS)}
     ra, dec = float(src["ra"]), float(src["dec"])
-    table = tasks.source_spectrum(manifest, ra, dec, "0001", omegas, params)
-    calib = tasks.source_spectrum(manifest, ra, dec, "0001", omegas, params,
-                                  wavelength_maps={d: _maps(root, d) for d in DETECTORS})
+    table = source_spectrum(manifest, ra, dec, "0001", omegas, params)
+    calib = source_spectrum(manifest, ra, dec, "0001", omegas, params,
+                            wavelength_maps={d: _maps(root, d) for d in DETECTORS})
     assert table.meta["wavelength_source"] == WAVELENGTH_SOURCES["table"]
     assert calib.meta["wavelength_source"] == WAVELENGTH_SOURCES["calibration"]
     assert calib.meta["wavelength_source"].startswith("spectral_wcs calibration")
     assert (table.meta["wavelengths"], calib.meta["wavelengths"]) == ("table", "calibration")
-    assert calib.meta["settings_hash"] != table.meta["settings_hash"] == tasks.settings_hash(params)
+    assert calib.meta["settings_hash"] != table.meta["settings_hash"] == settings_hash(params)
     assert len(calib) == len(table) > 20
     diff = np.abs(np.asarray(calib["wavelength"].value) - np.asarray(table["wavelength"].value))
     assert np.all(diff < 2e-3) and np.any(diff > 0)

@@ -6,7 +6,9 @@ import sep
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from spherex_sdt import tasks
+from spherex_sdt.tasks.archive import fetch_pair_images, search_images
+from spherex_sdt.tasks.extraction import extract_sources
+from spherex_sdt.tasks.imaging import make_difference
 from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, PHOTOMETRY_BAD_FLAGS, wavelength_at
 from spherex_sdt.extraction import select_sources
 from spherex_sdt.imaging.reprojection import bounding_box, cut_box, reference_grid, reproject_onto
@@ -28,18 +30,18 @@ def fixture_field(tmp_path_factory):
     (work / "targets.csv").write_text(f"target,ra_deg,dec_deg\nfield,{RA},{DEC}\n")
     archive = {"backend": "local", "root": str(work / "sim"), "collection": "spherex_qr2"}
     simulate_archive(Table.read(work / "targets.csv"), work / "sim", FIELD)
-    tasks.search_images("field", RA, DEC, 50.0, archive, work / "images.ecsv")
-    tasks.fetch_pair_images(work / "images.ecsv", "D2-D4", RA, DEC, 90, None, archive, work / "cache", work / "pair.ecsv")
-    params = dict(size_px=140, background_margin_px=20, bad_flags=list(PHOTOMETRY_BAD_FLAGS),
-                  background_flags=list(BACKGROUND_BAD_FLAGS), background_box_px=32, background_filter=3,
-                  bad_fraction_limit=0.1)
-    tasks.make_difference(work / "pair.ecsv", work / "sim" / sapm_key(FIELD, 2), work / "sim" / sapm_key(FIELD, 4),
-                          RA, DEC, params, work / "difference.fits")
+    search_images("field", RA, DEC, 50.0, archive, work / "images.ecsv")
+    fetch_pair_images(work / "images.ecsv", "D2-D4", RA, DEC, 90, None, archive, work / "cache", work / "pair.ecsv")
+    params = {"size_px": 140, "background_margin_px": 20, "bad_flags": list(PHOTOMETRY_BAD_FLAGS),
+              "background_flags": list(BACKGROUND_BAD_FLAGS), "background_box_px": 32, "background_filter": 3,
+              "bad_fraction_limit": 0.1}
+    make_difference(work / "pair.ecsv", work / "sim" / sapm_key(FIELD, 2), work / "sim" / sapm_key(FIELD, 4),
+                    RA, DEC, params, work / "difference.fits")
     outputs = {k: work / f"catalog{s}.{e}" for k, s, e in (("ecsv", "", "ecsv"), ("votable", "", "xml"),
                                                             ("ecsv_a", "_A", "ecsv"), ("votable_a", "_A", "xml"),
                                                             ("ecsv_b", "_B", "ecsv"), ("votable_b", "_B", "xml"))}
-    tasks.extract_sources(work / "difference.fits", SEX / "default.sex", SEX / "default.param", SEX / "default.conv",
-                          outputs)
+    extract_sources(work / "difference.fits", SEX / "default.sex", SEX / "default.param", SEX / "default.conv",
+                    outputs)
     return work
 
 

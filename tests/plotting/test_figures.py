@@ -226,15 +226,15 @@ def test_push_firefly_uploads_difference_and_catalogue(scene, tmp_path):
 
     from astropy.io import fits
 
-    from spherex_sdt import tasks
+    from spherex_sdt.tasks.plots import push_firefly
 
     diff, _, wcs, cat = scene
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(diff, wcs.to_header(), name="DIFFERENCE")]).writeto(
         tmp_path / "difference.fits")
     describe_columns(cat).write(tmp_path / "catalog.xml", format="votable")
     fake = _FakeFirefly()
-    record = tasks.push_firefly(tmp_path / "difference.fits", tmp_path / "catalog.xml", "http://127.0.0.1:9/firefly",
-                                "chan", tmp_path / "firefly.json", target="field-1", pair="D2-D4", client=fake)
+    record = push_firefly(tmp_path / "difference.fits", tmp_path / "catalog.xml", "http://127.0.0.1:9/firefly",
+                          "chan", tmp_path / "firefly.json", target="field-1", pair="D2-D4", client=fake)
     assert fake.calls[0] == ("upload", "fits", 1, "RA---TAN")  # the DIFFERENCE plane alone, with its WCS
     assert fake.calls[1] == ("upload", "table", len(cat), None)
     assert fake.calls[2] == ("show_fits", {"file_on_server": "${upload}/1", "plot_id": "field-1-D2-D4-difference",

@@ -7,7 +7,7 @@ import pytest
 from astropy.io import votable
 from astropy.table import Table
 
-from spherex_sdt import tasks
+from spherex_sdt.tasks.plots import interactive_page, plot_difference, with_position_rows
 
 from ..browser import page_errors, pixel_std, render
 from .helpers import job_counts, snakemake
@@ -42,7 +42,7 @@ def test_one_ellipse_per_detection(run, tmp_path):
     base = _base(run)
     catalog = Table.read(base / "catalog.ecsv")
     outputs = {k: tmp_path / f"{k}.png" for k in ("difference", "overlap", "significance")}
-    drawn = tasks.plot_difference(base / "difference.fits", base / "catalog.ecsv", base / "selected.ecsv", outputs)
+    drawn = plot_difference(base / "difference.fits", base / "catalog.ecsv", base / "selected.ecsv", outputs)
     assert drawn["difference"] == drawn["significance"] == len(catalog) > 3
     assert sum(drawn["overlap"].values()) == pytest.approx(1.0) and drawn["overlap"]["good in both"] > 0.5
 
@@ -94,8 +94,8 @@ def test_explore_page_shows_a_source_selected_by_position_only(run, tmp_path):
 
     vstack([selected, extra]).write(tmp_path / "selected.ecsv")
     catalog = Table.read(base / "catalog.ecsv")
-    counts = tasks.interactive_page(base / "difference.fits", base / "catalog.ecsv", tmp_path / "selected.ecsv",
-                                    tmp_path / "sources", 3.0, tmp_path / "explore.html")
+    counts = interactive_page(base / "difference.fits", base / "catalog.ecsv", tmp_path / "selected.ecsv",
+                              tmp_path / "sources", 3.0, tmp_path / "explore.html")
     assert counts["n_sources"] == len(catalog) + 1 and counts["n_spectra"] == len(selected) + 1
     messages, _ = render(tmp_path / "explore.html", tmp_path / "explore.png", tmp_path / "profile", size=(1500, 1100))
     assert not page_errors(messages), messages
@@ -103,7 +103,7 @@ def test_explore_page_shows_a_source_selected_by_position_only(run, tmp_path):
     from astropy.wcs import WCS
 
     wcs = WCS(fits.getheader(base / "difference.fits", "DIFFERENCE"))
-    with_position = tasks._with_position_rows(catalog, [(-1, float(extra["ra"][0]), float(extra["dec"][0]))], wcs)
+    with_position = with_position_rows(catalog, [(-1, float(extra["ra"][0]), float(extra["dec"][0]))], wcs)
     row = with_position[-1]
     x, y = wcs.world_to_pixel_values(float(extra["ra"][0]), float(extra["dec"][0]))
     assert row["id"] == -1 and row["XWIN_IMAGE"] == pytest.approx(x + 1) and row["YWIN_IMAGE"] == pytest.approx(y + 1)

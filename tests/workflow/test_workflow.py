@@ -1,9 +1,7 @@
 """The whole workflow, run by Snakemake in a subprocess on a small simulated archive."""
 
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,7 +56,8 @@ def test_injected_red_source_spectrum(run):
     red = truth[0]
     base = workdir / "results" / "field-1" / "D2-D4"
     selected = Table.read(base / "selected.ecsv")
-    sep = SkyCoord(red["ra"], red["dec"], unit="deg").separation(SkyCoord(selected["ra"], selected["dec"], unit="deg")).arcsec
+    sep = SkyCoord(red["ra"], red["dec"], unit="deg").separation(
+        SkyCoord(selected["ra"], selected["dec"], unit="deg")).arcsec
     assert sep.min() < 6.15  # within 1 px
     spectrum = Table.read(base / "sources" / selected["source"][int(np.argmin(sep))] / "spectrum.ecsv")
     r3 = spectrum[np.isclose(spectrum["radius"].value, 3.0)]
@@ -154,7 +153,7 @@ def _irsa_run(workdir, tmp_path, settings):
 
 def test_irsa_backend_over_s3_gives_identical_products(run, tmp_path):
     """The same archive served over SIA, TAP and S3 (full frames and section-read cutouts) gives the same products."""
-    from spherex_sdt.archive.loopback import LoopbackIrsa
+    from spherex_sdt.testing.loopback import LoopbackIrsa
 
     workdir, _ = run
     with LoopbackIrsa(workdir / "sim", s3=True) as service:
@@ -167,7 +166,7 @@ def test_irsa_backend_over_s3_gives_identical_products(run, tmp_path):
 def test_irsa_backend_survives_30_percent_faults(run, tmp_path):
     """With 30 % of HTTP answers faulted (500/502, stalls past the timeout, truncated bodies) the run completes
     and its products equal the local backend's."""
-    from spherex_sdt.archive.loopback import Faults, LoopbackIrsa
+    from spherex_sdt.testing.loopback import Faults, LoopbackIrsa
 
     workdir, _ = run
     faults = Faults(error_rate=0.15, stall_rate=0.05, stall_s=3.0, truncate_rate=0.10, seed=11)
@@ -190,7 +189,7 @@ def test_killed_run_resumes_without_refetching(run, tmp_path):
 
     import yaml
 
-    from spherex_sdt.archive.loopback import Faults, LoopbackIrsa
+    from spherex_sdt.testing.loopback import Faults, LoopbackIrsa
 
     workdir, _ = run
     (tmp_path / "targets.csv").write_text((workdir / "targets.csv").read_text())
@@ -208,7 +207,8 @@ def test_killed_run_resumes_without_refetching(run, tmp_path):
             time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        done = {p.name for p in cutouts.glob("level2_*.fits")} | {p.name for p in (tmp_path / "cache" / "level2").glob("*.fits")}
+        done = ({p.name for p in cutouts.glob("level2_*.fits")}
+                | {p.name for p in (tmp_path / "cache" / "level2").glob("*.fits")})
         assert len(done) >= 4
         before = len(service.requests)
         assert snakemake(tmp_path, "--unlock").returncode == 0

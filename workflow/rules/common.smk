@@ -130,7 +130,13 @@ def get_photometry_spectral_wcs(wildcards):
     return [spectral_wcs_path(d) for d in config["photometry"]["detectors"]]
 
 
+def config_keys(section, *keys):
+    """Keys of a config section as the config holds them (the schema has filled every default)."""
+    return {key: config[section][key] for key in keys}
+
+
 def get_flag_policy():
+    """FLAGS names by use; sorted, since their order means nothing and must not re-run jobs."""
     flags = config["flags"]
     return {
         "bad_flags": sorted(flags["photometry_bad"]),
@@ -139,13 +145,15 @@ def get_flag_policy():
 
 
 def get_difference_params(wildcards):
-    d = config["difference"]
     return {
-        "size_px": int(d["size_px"]),
-        "background_margin_px": int(d["background_margin_px"]),
-        "background_box_px": int(d["background_box_px"]),
-        "background_filter": int(d["background_filter"]),
-        "bad_fraction_limit": float(d["bad_fraction_limit"]),
+        **config_keys(
+            "difference",
+            "size_px",
+            "background_margin_px",
+            "background_box_px",
+            "background_filter",
+            "bad_fraction_limit",
+        ),
         **get_flag_policy(),
     }
 
@@ -153,37 +161,24 @@ def get_difference_params(wildcards):
 def get_edge_margin_px():
     """The target must sit this far inside an image: half the difference box plus its background margin."""
     d = config["difference"]
-    return int(d["size_px"]) // 2 + int(d["background_margin_px"]) + 2
+    return d["size_px"] // 2 + d["background_margin_px"] + 2
 
 
 def get_selection_params(wildcards):
-    s = config["selection"]
-    return {
-        "strategy": s["strategy"],
-        "n": int(s["n"]),
-        "min_snr": float(s["min_snr"]),
-        "sign": s["sign"],
-        "ids": [int(i) for i in s["ids"]],
-        "positions": [[float(p[0]), float(p[1])] for p in s["positions"]],
-    }
+    return config["selection"]
 
 
 def get_photometry_params(wildcards):
-    p = config["photometry"]
-    return {
-        "radii_px": [float(r) for r in p["radii_px"]],
-        "annulus_px": [float(r) for r in p["annulus_px"]],
-        **get_flag_policy(),
-    }
+    return {**config_keys("photometry", "radii_px", "annulus_px"), **get_flag_policy()}
 
 
 def get_binning_params(wildcards):
     """Radius binned onto the standard channels (and plotted): configured, else the middle aperture radius."""
-    radii = sorted(float(r) for r in config["photometry"]["radii_px"])
+    radii = sorted(config["photometry"]["radii_px"])
     radius = config["spectra"]["radius_px"]
     return {
-        "radius_px": float(radius) if radius is not None else radii[len(radii) // 2],
-        "clip_sigma": float(config["spectra"]["clip_sigma"]),
+        "radius_px": radius if radius is not None else radii[len(radii) // 2],
+        "clip_sigma": config["spectra"]["clip_sigma"],
     }
 
 

@@ -35,20 +35,33 @@ def run_settings(data_settings, config_settings):
     return {**config_settings, **data_settings}
 
 
+# config key of the archive section -> keyword of IrsaArchive
+_IRSA_KEYWORDS = {
+    "sia_url": "sia_url", "tap_url": "tap_url", "data_url": "data_url", "s3_endpoint_url": "s3_endpoint_url",
+    "bucket": "bucket", "collection": "collection", "transport": "transport", "cutouts": "cutouts",
+    "s3_block_size": "block_size", "timeout_s": "timeout", "retries": "retries", "backoff_s": "backoff_s",
+    "range_merge_gap_bytes": "merge_gap",
+}
+
+
 def open_archive(settings):
-    """Build the backend named by ``settings['backend']`` from the workflow's ``archive`` settings."""
+    """Build the backend named by ``settings['backend']`` from the workflow's (complete) ``archive`` section.
+
+    Raises
+    ------
+    InvalidInputError
+        For an unknown backend, or settings that lack keys the backend needs (the workflow's schema fills them;
+        other callers complete theirs with `spherex_sdt.config.with_defaults`).
+    """
     from ..errors import InvalidInputError
 
     backend = settings.get("backend")
+    needed = {"local": ("root", "collection"), "irsa": tuple(_IRSA_KEYWORDS)}.get(backend)
+    if needed is None:
+        raise InvalidInputError(f"archive.backend must be 'local' or 'irsa', got {backend!r}")
+    missing = [key for key in needed if key not in settings]
+    if missing:
+        raise InvalidInputError(f"archive settings for backend {backend!r} lack {', '.join(missing)}")
     if backend == "local":
         return LocalArchive(settings["root"], settings["collection"])
-    if backend == "irsa":
-        return IrsaArchive(
-            sia_url=settings["sia_url"], tap_url=settings["tap_url"], data_url=settings["data_url"],
-            s3_endpoint_url=settings.get("s3_endpoint_url", ""), bucket=settings.get("bucket", "nasa-irsa-spherex"),
-            collection=settings["collection"], transport=settings.get("transport", "http"),
-            cutouts=settings.get("cutouts", "auto"), block_size=settings.get("s3_block_size", 16_384),
-            timeout=settings.get("timeout_s", 120.0), retries=settings.get("retries", 3),
-            backoff_s=settings.get("backoff_s", 2.0), merge_gap=settings.get("range_merge_gap_bytes", 65_536),
-        )
-    raise InvalidInputError(f"archive.backend must be 'local' or 'irsa', got {backend!r}")
+    return IrsaArchive(**{keyword: settings[key] for key, keyword in _IRSA_KEYWORDS.items()})

@@ -128,9 +128,8 @@ class IrsaArchive:
 
     name = "irsa"
 
-    def __init__(self, *, sia_url, tap_url, data_url, s3_endpoint_url="", bucket="nasa-irsa-spherex",
-                 collection="spherex_qr2", transport="http", cutouts="auto", block_size=16_384, timeout=120.0,
-                 retries=3, backoff_s=2.0, merge_gap=65_536):
+    def __init__(self, *, sia_url, tap_url, data_url, s3_endpoint_url, bucket, collection, transport, cutouts,
+                 block_size, timeout, retries, backoff_s, merge_gap):
         self.sia_url, self.tap_url = sia_url, tap_url
         self.data_url = data_url.rstrip("/") + "/"
         self.s3_endpoint_url, self.bucket = s3_endpoint_url, bucket

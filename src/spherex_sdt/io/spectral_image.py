@@ -17,8 +17,8 @@ from ..calibration.spectral import wave_table_bilinear
 from ..errors import DataFormatError
 from .fits_file import FitsReadError, read_hdus
 
-__all__ = ["SpectralImage", "read_spectral_image", "native", "epoch_mjd", "psf_zone_centres", "nearest_psf_plane",
-           "needs_psf_fix", "fix_psf_zone_order"]
+__all__ = ["SpectralImage", "read_spectral_image", "read_usable_cutout", "native", "epoch_mjd", "psf_zone_centres",
+           "nearest_psf_plane", "needs_psf_fix", "fix_psf_zone_order"]
 
 
 def native(array):
@@ -266,6 +266,14 @@ _SPATIAL_KEYS = re.compile(
     r"^(WCSAXES|CRPIX[12]|CRVAL[12]|CDELT[12]|CUNIT[12]|CTYPE[12]|PC[12]_[12]|CD[12]_[12]|LONPOLE|LATPOLE|RADESYS|"
     r"EQUINOX|NAXIS[12]?|(A|B|AP|BP)_(ORDER|\d_\d))$"
 )
+
+
+def read_usable_cutout(path, *, require=("IMAGE", "FLAGS", "VARIANCE", "WCS-WAVE")):
+    """Read a cutout for photometry; `DataFormatError` (naming the file) if it is unreadable or has no finite pixel."""
+    image = read_spectral_image(path, require=require)
+    if not np.isfinite(image.image).any():
+        raise DataFormatError(f"{path}: IMAGE has no finite pixel (all NaN)")
+    return image
 
 
 def spatial_wcs(header):

@@ -7,6 +7,6 @@ the wavelength of the pixel it falls on.
 """
 
 from .archive import SimulationSettings, simulate_archive
-from .sky import make_sky, true_flux
+from .sky import make_sky, true_flux, truth_sed_near
 
-__all__ = ["SimulationSettings", "simulate_archive", "make_sky", "true_flux"]
+__all__ = ["SimulationSettings", "simulate_archive", "make_sky", "true_flux", "truth_sed_near"]

@@ -5,7 +5,7 @@ from astropy.coordinates import SkyCoord
 import astropy.units as u
 from astropy.table import Table
 
-__all__ = ["make_sky", "true_flux", "REFERENCE_WAVELENGTH_UM"]
+__all__ = ["make_sky", "true_flux", "truth_sed_near", "REFERENCE_WAVELENGTH_UM"]
 
 REFERENCE_WAVELENGTH_UM = 2.0
 """SEDs are normalised at this wavelength: ``flux_ref_ujy`` is f_nu(2 µm)."""
@@ -108,3 +108,19 @@ def make_sky(name, ra_deg, dec_deg, *, radius_arcsec, n_stars, n_red, rng, min_s
             "alpha": [r[4] for r in rows],
         }
     )
+
+
+def truth_sed_near(truth, ra, dec, *, max_separation_arcsec=6.15):
+    """The injected SED of the simulated source at (ra, dec), as (wavelength µm, flux µJy), or None.
+
+    The nearest source of the ``truth`` table within ``max_separation_arcsec`` (one pixel) is taken.
+    """
+    if truth is None or len(truth) == 0:
+        return None
+    sep = SkyCoord(ra * u.deg, dec * u.deg).separation(
+        SkyCoord(np.asarray(truth["ra"]) * u.deg, np.asarray(truth["dec"]) * u.deg)).arcsec
+    best = int(np.argmin(sep))
+    if sep[best] >= max_separation_arcsec:
+        return None
+    lam = np.linspace(0.72, 5.05, 300)
+    return lam, true_flux(truth[best], lam)

@@ -1,6 +1,8 @@
-"""Per-source spectrum tables and their binning onto the standard channels."""
+"""Per-source spectra: photometry on every exposure, spectrum tables, binning onto the standard channels."""
 
-from .assemble import SPECTRUM_COLUMNS, spectrum_table
-from .binning import bin_spectrum, channel_table
+from .assemble import SPECTRUM_COLUMNS, spectrum_fits_meta, spectrum_table
+from .binning import BINNING_EXCLUDES, bin_spectrum, binned_spectrum, channel_table
+from .measure import measure_source
 
-__all__ = ["SPECTRUM_COLUMNS", "spectrum_table", "bin_spectrum", "channel_table"]
+__all__ = ["SPECTRUM_COLUMNS", "spectrum_table", "spectrum_fits_meta", "bin_spectrum", "binned_spectrum",
+           "BINNING_EXCLUDES", "channel_table", "measure_source"]

@@ -4,7 +4,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable
 
-__all__ = ["SPECTRUM_COLUMNS", "spectrum_table", "ab_magnitude"]
+__all__ = ["SPECTRUM_COLUMNS", "spectrum_table", "spectrum_fits_meta", "ab_magnitude"]
 
 SPECTRUM_COLUMNS = (
     "obs_id", "expid", "detector", "mjd", "x", "y", "parent_x", "parent_y", "wavelength", "bandwidth", "radius",
@@ -71,3 +71,16 @@ def spectrum_table(measurements, flag_names, meta):
                    "8 PSF fraction < 0.5, 16 no PSF",
     }
     return table
+
+
+def spectrum_fits_meta(meta):
+    """The FITS header cards of a spectrum table's metadata: scalars under short keys.
+
+    FITS headers hold scalars with short keys; the ECSV keeps the full provenance.
+    """
+    return {
+        "SOURCE": meta["source"], "RA": meta["ra_deg"], "DEC": meta["dec_deg"], "SOFTWARE": meta["software"],
+        "PHOTALG": meta["photometry_algorithm"], "SETHASH": meta["settings_hash"],
+        "QUERYUTC": meta["archive_query_time_utc"], "NEXPFND": meta["n_exposures_found"], "NMEAS": meta["n_measured"],
+        "WAVESRC": meta.get("wavelengths", "table"),
+    }

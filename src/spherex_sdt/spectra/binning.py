@@ -10,10 +10,14 @@ from astropy.table import Table
 from scipy import stats
 
 from ..detectors import DETECTORS
+from ..photometry import QUALITY_BITS
 
-__all__ = ["channel_table", "bin_spectrum", "SUBCHANNELS"]
+__all__ = ["channel_table", "bin_spectrum", "binned_spectrum", "BINNING_EXCLUDES", "SUBCHANNELS"]
 
 SUBCHANNELS = 17
+
+BINNING_EXCLUDES = ("FEW_ANNULUS_PIXELS", "APERTURE_OFF_IMAGE", "LOW_PSF_COVERAGE", "NO_PSF")
+"""Quality bits that keep a measurement out of the binned spectrum (masked pixels are corrected, so they stay)."""
 
 
 def channel_table(path=None):
@@ -43,9 +47,8 @@ def channel_table(path=None):
     rows = []
     for det in DETECTORS.values():
         edges = np.geomspace(det.em_min_um, det.em_max_um, SUBCHANNELS + 1)
-        for k in range(SUBCHANNELS):
-            rows.append((det.number, k + 1, float(np.sqrt(edges[k] * edges[k + 1])), edges[k], edges[k + 1],
-                         edges[k + 1] - edges[k]))
+        rows.extend((det.number, k + 1, float(np.sqrt(edges[k] * edges[k + 1])), edges[k], edges[k + 1],
+                     edges[k + 1] - edges[k]) for k in range(SUBCHANNELS))
     table = Table(rows=rows, names=("detector", "subchan", "wavelength", "wl_min", "wl_max", "bandwidth"))
     table.meta["source"] = "equal-R fallback (17 log-spaced bins per detector band)"
     return table
@@ -129,3 +132,20 @@ def bin_spectrum(detector, wavelength, flux, flux_err, channels, *, clip_sigma=4
     table.meta["channels"] = channels.meta.get("source", "")
     table.meta["clip_sigma"] = clip_sigma
     return table
+
+
+def binned_spectrum(spectrum, radius, channels, *, clip_sigma=4.0):
+    """A spectrum table (`spherex_sdt.spectra.spectrum_table`) at one aperture radius on the standard channels.
+
+    Measurements at other radii, or with a quality bit of `BINNING_EXCLUDES`, are left out; the rest go to
+    `bin_spectrum`. ``channels`` is the channel table (`channel_table`).
+    """
+    radii = np.asarray(spectrum["radius"].value if hasattr(spectrum["radius"], "value") else spectrum["radius"])
+    bad = sum(QUALITY_BITS[name] for name in BINNING_EXCLUDES)
+    use = np.isclose(radii, radius) & ((np.asarray(spectrum["quality"]) & bad) == 0)
+    rows = spectrum[use]
+    binned = bin_spectrum(rows["detector"], np.asarray(rows["wavelength"]), np.asarray(rows["flux"]),
+                          np.asarray(rows["flux_err"]), channels, clip_sigma=clip_sigma)
+    binned.meta.update({"source": spectrum.meta.get("source", ""), "radius_px": float(radius),
+                        "excluded_quality": list(BINNING_EXCLUDES)})
+    return binned

@@ -25,8 +25,9 @@ from astropy.io import fits
 from astropy.io.votable import from_table
 from astropy.table import Table
 
-from .cutouts import make_cutout
-from .footprint import region_contains, region_overlaps_circle
+from ..archive.cutouts import make_cutout
+from ..archive.footprint import region_contains, region_overlaps_circle
+from ..errors import SpherexSdtError
 
 __all__ = ["Faults", "LoopbackIrsa"]
 
@@ -143,8 +144,12 @@ class LoopbackIrsa:
     def _start_s3(self):
         import os
 
-        import boto3
-        from moto.server import ThreadedMotoServer
+        try:
+            import boto3
+            from moto.server import ThreadedMotoServer
+        except ImportError as exc:
+            raise SpherexSdtError(f"serving S3 needs moto and boto3 ({exc}): install the testing extra, "
+                                  "pip install 'spherex-sdt[testing]'") from None
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "loopback")

@@ -1,0 +1,63 @@
+"""Photometry of one source on every exposure that covers it."""
+
+import logging
+
+from ..errors import DataFormatError
+from ..photometry import measure_cutout
+
+__all__ = ["measure_source"]
+
+log = logging.getLogger(__name__)
+
+
+def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelength_maps=None, label=""):
+    """Measure a position on each exposure's cutout.
+
+    Parameters
+    ----------
+    exposures : iterable of mapping
+        Rows of an exposure manifest: ``file_name``, ``status`` (``ok`` when the cutout was fetched), ``error``,
+        ``path``.
+    ra, dec : float
+        Position (deg).
+    omegas : dict
+        Detector to its solid-angle pixel map (arcsec²).
+    params : mapping
+        ``radii_px``, ``annulus_px``, ``bad_flags``, ``background_flags`` (see `spherex_sdt.photometry`).
+    read_cutout : callable
+        ``read_cutout(path)`` returns the `~spherex_sdt.io.SpectralImage`, or raises `DataFormatError` for a cutout
+        that cannot be used (the caller owns the I/O).
+    wavelength_maps : dict, optional
+        Detector to its ``spectral_wcs`` (CWAVE, CBAND) images: wavelengths then come from that calibration, else
+        from each cutout's WCS-WAVE table.
+    label : str
+        Names the source in log messages.
+
+    Returns
+    -------
+    measurements : list of dict
+        One per measured exposure (`spherex_sdt.photometry.measure_cutout` plus obs_id, expid, detector, mjd).
+    skipped : list of (str, str)
+        ``(file_name, why)`` for every exposure not measured.
+    """
+    measurements, skipped = [], []
+    for item in exposures:
+        if item["status"] != "ok":
+            skipped.append((item["file_name"], item["error"]))
+            continue
+        try:
+            image = read_cutout(item["path"])
+        except DataFormatError as exc:
+            log.warning("source %s: skipping %s: %s", label, item["file_name"], exc)
+            skipped.append((item["file_name"], str(exc)))
+            continue
+        m = measure_cutout(image, omegas[image.detector], ra, dec, radii=params["radii_px"],
+                           annulus=params["annulus_px"], bad_flags=params["bad_flags"],
+                           background_flags=params["background_flags"],
+                           wavelength_maps=None if wavelength_maps is None else wavelength_maps[image.detector])
+        if m is None:
+            skipped.append((item["file_name"], "position outside the cutout"))
+            continue
+        m.update(obs_id=image.obs_id, expid=image.expid, detector=image.detector, mjd=image.mjd)
+        measurements.append(m)
+    return measurements, skipped

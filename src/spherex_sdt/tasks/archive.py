@@ -1,0 +1,152 @@
+"""Tasks of the archive stage: simulate an archive, search it, fetch pair images, calibration files and cutouts."""
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table, vstack
+
+from .. import status
+from ..archive import cached_fetch, cutout_cache_name, open_archive, safe_file_name
+from ..detectors import PIXEL_SCALE_ARCSEC, parse_pair
+from ..errors import NoCoverageError, SpherexSdtError
+from ..imaging.pairs import choose_pair
+from ..io import write_table
+from ..io.atomic import atomic_path
+from .common import LEVEL2_HDUS, SOFTWARE, now_utc
+
+__all__ = ["simulate_archive", "search_images", "fetch_pair_images", "fetch_calibration", "fetch_source_cutouts"]
+
+log = logging.getLogger(__name__)
+
+
+def simulate_archive(targets, archive_dir, settings):
+    """Simulate a SPHEREx archive for a target list (see `spherex_sdt.simulate`)."""
+    from ..simulate import SimulationSettings, simulate_archive as _simulate
+    from ..targets import read_targets
+
+    index, truth = _simulate(read_targets(targets), archive_dir, SimulationSettings(**settings))
+    log.info("simulated %d Level-2 files and %d sources in %s", len(index), len(truth), archive_dir)
+
+
+def search_images(target, ra, dec, radius_arcsec, archive, output):
+    """Search for every image overlapping a circle around the target; freeze the result as an ECSV."""
+    backend = open_archive(archive)
+    started = now_utc()
+    table = backend.search_images(ra, dec, radius_arcsec / 3600.0)
+    table.meta.update({
+        "target": target, "ra_deg": ra, "dec_deg": dec, "radius_arcsec": radius_arcsec, "backend": backend.name,
+        "collection": archive["collection"], "query_time_utc": started, "software": SOFTWARE,
+        "status": status.OK if len(table) else status.NO_COVERAGE,
+        "reason": "" if len(table) else f"no image within {radius_arcsec:g} arcsec of ({ra:.6f}, {dec:.6f})",
+    })
+    write_table(table, output)
+    log.info("%s: %d images within %.1f arcsec", target, len(table), radius_arcsec)
+
+
+def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archive, cache_dir, output):
+    """Choose the two images of a pair for the target, download them to the cache, record the choice."""
+    det_a, det_b = parse_pair(pair)
+    table = Table.read(images, format="ascii.ecsv")
+    try:
+        row_a, row_b, rule = choose_pair(table, det_a, det_b, ra, dec,
+                                         margin_deg=edge_margin_px * PIXEL_SCALE_ARCSEC / 3600, max_dt_days=max_dt_days)
+    except NoCoverageError as exc:
+        _write_no_pair(table, pair, ra, dec, str(exc), output)
+        return
+    backend = open_archive(archive)
+    rows = []
+    for role, row in (("A", row_a), ("B", row_b)):
+        name = safe_file_name(row["file_name"])
+        dest = Path(cache_dir) / "level2" / name
+        cached_fetch(dest, lambda tmp, row=row: backend.fetch_image(row, tmp), require=LEVEL2_HDUS,
+                     source=row["access_url"])
+        rows.append({"role": role, **{k: row[k] for k in row.colnames}, "path": str(dest)})
+    manifest = Table(rows=rows)
+    manifest.meta.update({"pair": pair, "rule": rule, "ra_deg": ra, "dec_deg": dec, "status": status.OK,
+                          "reason": ""})
+    write_table(manifest, output)
+    log.info("%s: A = %s, B = %s (%s)", pair, rows[0]["file_name"], rows[1]["file_name"], rule)
+
+
+def _write_no_pair(images, pair, ra, dec, reason, output):
+    """The pair manifest of a target no image pair covers: no rows, ``status = no_coverage`` and the reason."""
+    manifest = Table(names=("role", *images.colnames, "path"),
+                     dtype=("U1", *(images[c].dtype for c in images.colnames), "U1"))
+    manifest.meta.update({"pair": pair, "rule": "", "ra_deg": ra, "dec_deg": dec, "status": status.NO_COVERAGE,
+                          "reason": reason})
+    write_table(manifest, output)
+    log.warning("%s: no coverage: %s", pair, reason)
+
+
+def fetch_calibration(key, archive, output, *, require=("IMAGE",)):
+    """Download one calibration file (a solid-angle pixel map, a spectral_wcs file) into place.
+
+    ``require`` names the HDUs the download must hold (``IMAGE`` for a solid-angle map, ``CWAVE`` and ``CBAND`` for
+    a spectral_wcs file); a download without them is refused.
+
+    The download lands in ``.downloads/`` next to ``output``, and ``output`` is a relative symbolic link to it:
+    Snakemake deletes (and touches) the outputs of jobs, and a killed job's output is deleted before its re-run;
+    the link keeps that from throwing the verified download away. The re-run job only links it again.
+    """
+    output = Path(output)
+    store = output.parent / ".downloads" / output.name
+    backend = open_archive(archive)
+    cached_fetch(store, lambda tmp: backend.fetch_calibration(key, tmp), require=tuple(require), source=key)
+    _link(store, output)
+
+
+def _link(target, link):
+    """Make ``link`` a relative symbolic link to ``target``, atomically."""
+    with atomic_path(link) as tmp:
+        tmp.unlink()
+        os.symlink(os.path.relpath(target, link.parent), tmp)
+
+
+def fetch_source_cutouts(selected, detectors, size_deg, threads, archive, cache_dir, output):
+    """For every selected source, find each exposure containing it and fetch a cutout (in parallel, cached).
+
+    One job per target and pair, never per cutout. The manifest lists every (source, exposure) with its cutout
+    path and status; failures are recorded, not dropped.
+    """
+    sources = Table.read(selected, format="ascii.ecsv")
+    backend = open_archive(archive)
+    started = now_utc()
+    tables = []
+    for row in sources:
+        ra, dec = float(row["ra"]), float(row["dec"])
+        found = backend.search_exposures(ra, dec, detectors)
+        found.add_column([str(row["source"])] * len(found), name="source", index=0)
+        found["ra"], found["dec"] = np.full(len(found), ra), np.full(len(found), dec)
+        tables.append(found)
+    exposures = vstack(tables, metadata_conflicts="silent") if tables else None
+    if exposures is None or len(exposures) == 0:
+        exposures = Table(names=("source", "obs_id", "detector", "mjd", "file_name", "ra", "dec", "path", "status",
+                                 "error"), dtype=(str, str, int, float, str, float, float, str, str, str))
+    else:
+
+        def fetch(item):
+            name = cutout_cache_name(item["file_name"], item["ra"], item["dec"], size_deg)
+            dest = Path(cache_dir) / "cutouts" / name
+            try:
+                cached_fetch(dest, lambda tmp: backend.fetch_cutout(item, item["ra"], item["dec"], size_deg, tmp),
+                             require=LEVEL2_HDUS, source=item["access_url"])
+                return str(dest), "ok", ""
+            except (SpherexSdtError, OSError) as exc:
+                log.warning("cutout of %s for source %s failed: %s", item["file_name"], item["source"], exc)
+                return "", "failed", str(exc)
+
+        with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+            results = list(pool.map(fetch, exposures))
+        exposures["path"] = [r[0] for r in results]
+        exposures["status"] = [r[1] for r in results]
+        exposures["error"] = [r[2] for r in results]
+    product_status, reason = status.status_of(sources.meta)
+    exposures.meta.update({"size_deg": size_deg, "query_time_utc": started, "backend": backend.name,
+                           "n_sources": len(sources), "status": product_status, "reason": reason,
+                           "n_detections": sources.meta.get("n_detections", 0)})
+    write_table(exposures, output)
+    n_ok = int(np.sum(exposures["status"] == "ok")) if len(exposures) else 0
+    log.info("%d sources: %d exposures, %d cutouts fetched", len(sources), len(exposures), n_ok)

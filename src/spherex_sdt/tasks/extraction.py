@@ -1,0 +1,97 @@
+"""Tasks of the extraction stage: detect sources on the difference (both signs) and choose those to measure."""
+
+import logging
+
+import numpy as np
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from .. import status
+from ..extraction import extract_both_signs, select_sources as _select
+from ..extraction.catalogs import add_pair_photometry, add_positions, cross_match, extract_image
+from ..extraction.sextractor import sextractor_version
+from ..io import write_table
+from ..io.difference_file import open_difference
+from ..io.vo import describe_columns
+from .common import SOFTWARE
+
+__all__ = ["extract_sources", "select_sources", "CATALOG_COLUMNS", "empty_catalog"]
+
+log = logging.getLogger(__name__)
+
+CATALOG_COLUMNS = (("id", int), ("ra", float), ("dec", float), ("x", float), ("y", float), ("sign", int),
+                   ("FLUX_AUTO", float), ("FLUXERR_AUTO", float))
+"""Columns of an empty catalogue (what `select_sources` and the plots need)."""
+
+_FLUX_COLUMNS = ("FLUX_AUTO", "FLUXERR_AUTO", "FLUX_APER", "FLUXERR_APER", "FLUX_MAX")
+
+
+def empty_catalog(product_status, reason, **meta):
+    """A catalogue without rows that says why (``status``, ``reason``)."""
+    table = Table(names=[c for c, _ in CATALOG_COLUMNS], dtype=[d for _, d in CATALOG_COLUMNS])
+    table.meta.update(meta, status=product_status, reason=reason)
+    return table
+
+
+def _write_catalogs(outputs, tables):
+    """Write each ``(name, table)`` to its ECSV and VOTable outputs."""
+    for tag, table in tables:
+        write_table(table, outputs[f"ecsv{tag}"])
+        write_table(table, outputs[f"votable{tag}"])
+
+
+def extract_sources(difference, config, parameters, filter_kernel, outputs):
+    """Detect sources on the difference (both signs) and on each image; cross-match; write ECSV and VOTable.
+
+    ``outputs`` maps ``ecsv``/``votable`` (difference catalogue) and ``ecsv_a``/``votable_a``/``ecsv_b``/
+    ``votable_b`` (single-image catalogues) to paths. Each difference detection carries the matched single-image
+    detections, forced aperture fluxes on both images and the AB colour m_A - m_B.
+    """
+    with open_difference(difference) as hdul:
+        product_status, reason = status.status_of(hdul[0].header)
+        if product_status != status.OK:
+            empty = empty_catalog(product_status, reason, pair=hdul[0].header.get("PAIR", ""))
+            _write_catalogs(outputs, [("", empty), ("_a", empty), ("_b", empty)])
+            log.warning("no catalogue (%s): %s", product_status, reason)
+            return
+        planes = {name: hdul[name].data.astype(float) for name in
+                  ("DIFFERENCE", "VARIANCE", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B")}
+        mask = hdul["MASK"].data.astype(np.int32)
+        header = hdul["DIFFERENCE"].header.copy()
+        primary = hdul[0].header.copy()
+    wcs = WCS(header)
+    sextractor = {"config": config, "parameters": parameters, "filter_kernel": filter_kernel}
+    catalog = extract_both_signs(np.nan_to_num(planes["DIFFERENCE"]), np.nan_to_num(planes["VARIANCE"], nan=np.inf),
+                                 mask, header, **sextractor)
+    add_positions(catalog, wcs, planes["IMAGE_B"], planes["VARIANCE_B"])  # B's own pixels: no resampling
+    meta = {"pair": primary.get("PAIR", ""), "sextractor": sextractor_version(), "software": SOFTWARE,
+            "status": status.OK, "reason": ""}
+    for tag in ("A", "B"):
+        single = add_positions(extract_image(planes[f"IMAGE_{tag}"], planes[f"VARIANCE_{tag}"], header,
+                                             **sextractor), wcs)
+        for col in _FLUX_COLUMNS:
+            single[col].unit = "uJy"
+        single.meta.update(meta, image=f"{tag}: detector D{primary[f'DET_{tag}']}, OBSID {primary[f'OBSID_{tag}']}, "
+                                       f"{primary[f'LAM_{tag}']:.4f} um at the target")
+        describe_columns(single)
+        _write_catalogs(outputs, [(f"_{tag.lower()}", single)])
+        cross_match(catalog, single, tag)
+    add_pair_photometry(catalog, planes["IMAGE_A"], planes["VARIANCE_A"], planes["IMAGE_B"], planes["VARIANCE_B"])
+    for col in (*_FLUX_COLUMNS, "FLUX_AUTO_A", "FLUXERR_AUTO_A", "FLUX_AUTO_B", "FLUXERR_AUTO_B"):
+        catalog[col].unit = "uJy"
+    catalog.meta.update(meta, sign_convention="sign=+1 brighter in A, -1 brighter in B (difference A - B)")
+    describe_columns(catalog)
+    _write_catalogs(outputs, [("", catalog)])
+    log.info("%d detections (%d negative)", len(catalog), int(np.sum(catalog["sign"] < 0)) if len(catalog) else 0)
+
+
+def select_sources(catalog, params, output):
+    """Apply the selection strategy; the output table lists one row per source to measure."""
+    table = Table.read(catalog, format="ascii.ecsv")
+    selected = _select(table, strategy=params["strategy"], n=params["n"], min_snr=params["min_snr"],
+                       sign=params["sign"], ids=params["ids"], positions=[tuple(p) for p in params["positions"]])
+    product_status, reason = status.status_of(table.meta)
+    selected.meta.update({"selection": params, "catalog": str(catalog), "status": product_status, "reason": reason,
+                          "n_detections": len(table)})
+    write_table(selected, output)
+    log.info("selected %d of %d sources", len(selected), len(table))

@@ -1,0 +1,101 @@
+"""Task of the spectra stage: photometry of every selected source, one spectrum folder per source."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from .. import status
+from ..calibration.flags import SPHEREX_FLAGS
+from ..calibration.spectral import WAVELENGTH_SOURCES
+from ..io import read_solid_angle_map, read_spectral_wcs, write_table
+from ..io.spectral_image import read_usable_cutout
+from ..photometry import ALGORITHM_VERSION
+from ..spectra import binned_spectrum, channel_table, measure_source, spectrum_fits_meta, spectrum_table
+from .common import SOFTWARE, settings_hash
+from .plots import plot_spectrum_table
+
+__all__ = ["measure_spectra", "source_spectrum"]
+
+log = logging.getLogger(__name__)
+
+
+def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time="", wavelength_maps=None):
+    """The spectrum table of one source from its rows of an exposure manifest (see `fetch_source_cutouts`).
+
+    ``wavelength_maps`` maps detector to its ``spectral_wcs`` (CWAVE, CBAND) images: wavelengths and bandwidths then
+    come from that calibration, else from each cutout's WCS-WAVE table; ``meta['wavelength_source']`` says which.
+    """
+    mode = "table" if wavelength_maps is None else "calibration"
+    measurements, skipped = measure_source(exposures, ra, dec, omegas, params, read_cutout=read_usable_cutout,
+                                           wavelength_maps=wavelength_maps, label=source)
+    meta = {
+        "source": source, "ra_deg": ra, "dec_deg": dec,
+        "software": SOFTWARE, "photometry_algorithm": ALGORITHM_VERSION,
+        # the calibration mode enters the hash; table (the default) keeps the hash it always had
+        "settings_hash": settings_hash(params) if mode == "table" else settings_hash(params, mode),
+        "settings": params, "archive_query_time_utc": query_time,
+        "n_exposures_found": len(exposures), "n_measured": len(measurements),
+        "skipped": [f"{name}: {why}" for name, why in skipped],
+        "flux_unit": "uJy", "wavelengths": mode, "wavelength_source": WAVELENGTH_SOURCES[mode],
+    }
+    return spectrum_table(measurements, list(SPHEREX_FLAGS), meta)
+
+
+def _write_spectrum_files(table, folder, binning, channels, truth):
+    folder.mkdir(parents=True, exist_ok=True)
+    write_table(table, folder / "spectrum.ecsv")
+    fits_table = table.copy()
+    fits_table.meta = spectrum_fits_meta(table.meta)
+    write_table(fits_table, folder / "spectrum.fits")
+    binned = binned_spectrum(table, binning["radius_px"], channels, clip_sigma=binning["clip_sigma"])
+    binned.meta["software"] = SOFTWARE
+    write_table(binned, folder / "spectrum_binned.ecsv")
+    plot_spectrum_table(table, binning["radius_px"], folder / "spectrum.png", truth=truth, binned=binned)
+
+
+def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, summary, *, channels=None,
+                    truth=None, spectral_wcs=None):
+    """Photometry of every selected source of a target and pair, one spectrum folder per source.
+
+    Writes ``sources_dir/{source}/spectrum.ecsv`` (one row per exposure and radius), ``spectrum.fits``,
+    ``spectrum_binned.ecsv`` (the ``binning['radius_px']`` spectrum on the standard channels; ``channels`` is a
+    spectral_channels file or None for the equal-R fallback) and ``spectrum.png``; then the ``summary`` table.
+    ``spectral_wcs`` maps detector to its spectral_wcs calibration file: wavelengths then come from it
+    (``spectra.wavelengths: calibration``); None keeps each cutout's WCS-WAVE table.
+    """
+    from ..simulate import truth_sed_near
+
+    manifest = Table.read(exposures, format="ascii.ecsv")
+    omegas = {int(d): read_solid_angle_map(path) for d, path in solid_angle_maps.items()}
+    wavelength_maps = ({int(d): read_spectral_wcs(path) for d, path in spectral_wcs.items()}
+                       if spectral_wcs else None)
+    truth_table = Table.read(truth, format="ascii.ecsv") if truth else None
+    channel_rows = channel_table(channels)  # the same for every source
+    sources_dir = Path(sources_dir)
+    sources_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    source_of_row = np.asarray(manifest["source"]).astype(str)
+    for source in dict.fromkeys(source_of_row):
+        part = manifest[source_of_row == source]
+        ra, dec = float(part["ra"][0]), float(part["dec"][0])
+        table = source_spectrum(part, ra, dec, source, omegas, params,
+                                query_time=manifest.meta.get("query_time_utc", ""), wavelength_maps=wavelength_maps)
+        _write_spectrum_files(table, sources_dir / source, binning, channel_rows,
+                              truth_sed_near(truth_table, ra, dec))
+        radius = binning["radius_px"]
+        sel = np.isclose(np.asarray(table["radius"], float), radius) if len(table) else np.zeros(0, bool)
+        snr = np.asarray(table["flux"], float)[sel] / np.asarray(table["flux_err"], float)[sel]
+        rows.append({"source": source, "ra": ra, "dec": dec, "n_exposures": len(part),
+                     "n_measured": int(table.meta["n_measured"]), "radius": radius,
+                     "median_snr": float(np.median(snr)) if snr.size else np.nan,
+                     "spectrum": str(sources_dir / source / "spectrum.ecsv")})
+        log.info("source %s: %d measurements from %d exposures", source, len(table), len(part))
+    out = Table(rows=rows) if rows else Table(
+        names=("source", "ra", "dec", "n_exposures", "n_measured", "radius", "median_snr", "spectrum"),
+        dtype=(str, float, float, int, int, float, float, str))
+    product_status, reason = status.status_of(manifest.meta)
+    out.meta.update({"software": SOFTWARE, "manifest": str(exposures), "status": product_status,
+                     "reason": reason, "n_detections": manifest.meta.get("n_detections", 0)})
+    write_table(out, summary)
