@@ -9,7 +9,7 @@ rule search_images:
     log:
         "logs/search_images/{target}.log",
     benchmark:
-        "benchmarks/search_images/{target}.tsv"
+        "logs/benchmarks/search_images/{target}.tsv"
     localrule: True
     conda:
         "../../envs/spherex-sdt.yaml"
@@ -34,7 +34,7 @@ rule fetch_pair_images:
     log:
         "logs/fetch_pair_images/{target}/{pair}.log",
     benchmark:
-        "benchmarks/fetch_pair_images/{target}/{pair}.tsv"
+        "logs/benchmarks/fetch_pair_images/{target}/{pair}.tsv"
     retries: 2
     localrule: True
     conda:
@@ -62,7 +62,7 @@ rule fetch_solid_angle_map:
     log:
         "logs/fetch_solid_angle_map/D{detector}.log",
     benchmark:
-        "benchmarks/fetch_solid_angle_map/D{detector}.tsv"
+        "logs/benchmarks/fetch_solid_angle_map/D{detector}.tsv"
     retries: 2
     localrule: True
     conda:
@@ -88,7 +88,7 @@ rule fetch_spectral_wcs:
     log:
         "logs/fetch_spectral_wcs/D{detector}.log",
     benchmark:
-        "benchmarks/fetch_spectral_wcs/D{detector}.tsv"
+        "logs/benchmarks/fetch_spectral_wcs/D{detector}.tsv"
     retries: 2
     localrule: True
     conda:

@@ -15,7 +15,7 @@ rule extract_sources:
     log:
         "logs/extract_sources/{target}/{pair}.log",
     benchmark:
-        "benchmarks/extract_sources/{target}/{pair}.tsv"
+        "logs/benchmarks/extract_sources/{target}/{pair}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1
@@ -34,7 +34,7 @@ rule select_sources:
     log:
         "logs/select_sources/{target}/{pair}.log",
     benchmark:
-        "benchmarks/select_sources/{target}/{pair}.tsv"
+        "logs/benchmarks/select_sources/{target}/{pair}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1

@@ -10,7 +10,7 @@ rule make_difference:
     log:
         "logs/make_difference/{target}/{pair}.log",
     benchmark:
-        "benchmarks/make_difference/{target}/{pair}.tsv"
+        "logs/benchmarks/make_difference/{target}/{pair}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1

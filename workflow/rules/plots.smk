@@ -35,7 +35,7 @@ rule plot_difference:
     log:
         "logs/plot_difference/{target}/{pair}.log",
     benchmark:
-        "benchmarks/plot_difference/{target}/{pair}.tsv"
+        "logs/benchmarks/plot_difference/{target}/{pair}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1
@@ -64,7 +64,7 @@ rule interactive_page:
     log:
         "logs/interactive_page/{target}/{pair}.log",
     benchmark:
-        "benchmarks/interactive_page/{target}/{pair}.tsv"
+        "logs/benchmarks/interactive_page/{target}/{pair}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1
@@ -86,7 +86,7 @@ rule push_firefly:
     log:
         "logs/push_firefly/{target}/{pair}.log",
     benchmark:
-        "benchmarks/push_firefly/{target}/{pair}.tsv"
+        "logs/benchmarks/push_firefly/{target}/{pair}.tsv"
     localrule: True
     conda:
         "../../envs/spherex-sdt.yaml"

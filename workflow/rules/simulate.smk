@@ -12,7 +12,7 @@ if config["archive"]["backend"] == "local" and "simulation" in config:
         log:
             "logs/simulate_archive.log",
         benchmark:
-            "benchmarks/simulate_archive.tsv"
+            "logs/benchmarks/simulate_archive.tsv"
         conda:
             "../../envs/spherex-sdt.yaml"
         threads: 1

@@ -11,7 +11,7 @@ rule fetch_source_cutouts:
     log:
         "logs/fetch_source_cutouts/{target}/{pair}.log",
     benchmark:
-        "benchmarks/fetch_source_cutouts/{target}/{pair}.tsv"
+        "logs/benchmarks/fetch_source_cutouts/{target}/{pair}.tsv"
     retries: 2
     localrule: True
     conda:
@@ -22,9 +22,9 @@ rule fetch_source_cutouts:
         mem_mb=1000,
         runtime=120,
     params:
-        detectors=[int(d) for d in config["photometry"]["detectors"]],
-        size_deg=float(config["photometry"]["cutout_size_deg"]),
-        threads=int(config["photometry"]["download_threads"]),
+        detectors=config["photometry"]["detectors"],
+        size_deg=config["photometry"]["cutout_size_deg"],
+        threads=config["photometry"]["download_threads"],
         archive=get_archive_params(),
         cache_dir=config["cache_dir"],
     script:
@@ -51,7 +51,7 @@ rule measure_spectra:
     log:
         "logs/measure_spectra/{target}/{pair}.log",
     benchmark:
-        "benchmarks/measure_spectra/{target}/{pair}.tsv"
+        "logs/benchmarks/measure_spectra/{target}/{pair}.tsv"
     conda:
         "../../envs/spherex-sdt.yaml"
     threads: 1
@@ -59,7 +59,7 @@ rule measure_spectra:
         mem_mb=2000,
         runtime=60,
     params:
-        detectors=[int(d) for d in config["photometry"]["detectors"]],
+        detectors=config["photometry"]["detectors"],
         photometry=get_photometry_params,
         binning=get_binning_params,
         wavelengths=config["spectra"]["wavelengths"],
