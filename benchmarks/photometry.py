@@ -16,7 +16,6 @@ Both include reading the file and writing the result.
 """
 
 import argparse
-import io
 import json
 import tempfile
 import time
@@ -132,7 +131,8 @@ def main():
     print(f"{len(cutouts)} cutouts of one source, radii {RADII}")
     print(f"notebook method: {1000 * notebook:8.1f} ms per cutout")
     print(f"spherex-sdt:     {1000 * ours:8.1f} ms per cutout")
-    print(f"  of which reading the file (headers, WCS, wavelength table, planes): {1000 * reading / len(cutouts):.1f} ms,"
+    print("  of which reading the file (headers, WCS, wavelength table, planes): "
+          f"{1000 * reading / len(cutouts):.1f} ms,"
           f" writing the spectrum: {1000 * writing / len(cutouts):.1f} ms, photometry: "
           f"{1000 * (ours - (reading + writing) / len(cutouts)):.1f} ms")
     print(f"speed-up: {notebook / ours:.1f}x")

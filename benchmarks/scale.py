@@ -59,9 +59,8 @@ def seed(work, n_targets, n_sources, rng):
                    "results/{t}/D2-D4/spectra.ecsv"],
                   ["results/{t}/D2-D4/explore.html"]]
     sources = [f"{k + 1:04d}" for k in range(n_sources)]
-    for level in range(len(per_target)):
-        stages.append([p.format(t=f"t{k:05d}", s=s) for k in range(n_targets) for p in per_target[level]
-                       for s in (sources if "{s}" in p else [""])])
+    stages.extend([p.format(t=f"t{k:05d}", s=s) for k in range(n_targets) for p in per_target[level]
+                   for s in (sources if "{s}" in p else [""])] for level in range(len(per_target)))
     for level, paths in enumerate(stages):
         for rel in dict.fromkeys(paths):
             path = work / rel

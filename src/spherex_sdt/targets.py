@@ -53,7 +53,8 @@ def read_targets(path):
             )
         if name in seen:
             raise InvalidInputError(
-                f"target list {path}, line {line_no}, column target: duplicate name {name!r} (first on line {seen[name]})"
+                f"target list {path}, line {line_no}, column target: duplicate name {name!r} "
+                f"(first on line {seen[name]})"
             )
         seen[name] = line_no
         values = {}

@@ -1,4 +1,5 @@
-"""Section-read cutouts: round trips counted on a filesystem that records every call, pixels compared with a local cut."""
+"""Section-read cutouts: round trips counted on a filesystem that records every call, pixels compared with a local
+cut."""
 
 import numpy as np
 import pytest

@@ -11,7 +11,7 @@ from spherex_sdt.errors import UnitMismatchError
 
 
 def test_conversion_constant():
-    assert MJY_SR_TO_UJY_ARCSEC2 == pytest.approx(23.50443, rel=1e-6)  # spherex-data.md §10
+    assert pytest.approx(23.50443, rel=1e-6) == MJY_SR_TO_UJY_ARCSEC2  # spherex-data.md §10
     out = surface_brightness_to_flux(np.ones((2, 2)) * u.MJy / u.sr, np.full((2, 2), 37.8) * u.arcsec**2)
     assert_quantity_allclose(out, 37.8 * 23.50443 * u.uJy, rtol=1e-6)
 

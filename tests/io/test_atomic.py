@@ -21,8 +21,7 @@ def test_written_product_has_ordinary_permissions(tmp_path):
 
 
 def test_failed_write_leaves_nothing(tmp_path):
-    with pytest.raises(RuntimeError):
-        with atomic_path(tmp_path / "out.fits") as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("writer died")
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "out.fits") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("writer died")
     assert list(tmp_path.iterdir()) == []

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from astropy.io import fits
 
 from spherex_sdt.archive import LocalArchive
 from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, PHOTOMETRY_BAD_FLAGS
@@ -27,13 +26,14 @@ def fixture_measurements(small_archive, tmp_path_factory):
             path = out / f"{src['source_id']}-{k}.fits"
             archive.fetch_cutout(row, float(src["ra"]), float(src["dec"]), 0.1, path)
             image = read_spectral_image(path)
-            m = measure_cutout(image, omegas[image.detector], float(src["ra"]), float(src["dec"]), radii=[2.0, 3.0, 4.0],
-                               annulus=(7.0, 16.0), bad_flags=PHOTOMETRY_BAD_FLAGS, background_flags=BACKGROUND_BAD_FLAGS)
+            m = measure_cutout(image, omegas[image.detector], float(src["ra"]), float(src["dec"]),
+                               radii=[2.0, 3.0, 4.0], annulus=(7.0, 16.0), bad_flags=PHOTOMETRY_BAD_FLAGS,
+                               background_flags=BACKGROUND_BAD_FLAGS)
             if m is None:
                 continue
             t = float(true_flux(src, m["wavelength"]))
-            for r in m["radii"]:
-                rows.append((r["radius"], r["flux"], r["flux_err"], t, r["quality"], m["flux_psf"], m["flux_psf_err"]))
+            rows.extend((r["radius"], r["flux"], r["flux_err"], t, r["quality"], m["flux_psf"], m["flux_psf_err"])
+                        for r in m["radii"])
     return np.array(rows)
 
 

@@ -8,7 +8,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from spherex_sdt.archive import make_cutout
-from spherex_sdt.calibration import flag_bits, wave_table_bilinear, wavelength_at
+from spherex_sdt.calibration import flag_bits, wavelength_at
 from spherex_sdt.calibration.flags import SPHEREX_FLAGS
 from spherex_sdt.detectors import DETECTORS, SAME_EXPOSURE_PARTNER
 from spherex_sdt.io import read_spectral_image

@@ -48,7 +48,7 @@ def _inside_and_distance(s_region, ra, dec):
     x, y = xy[:, 0], xy[:, 1]
     x2, y2 = np.roll(x, -1), np.roll(y, -1)
     # ray casting from the origin along +x
-    crosses = ((y > 0) != (y2 > 0)) & (0 < x + (0 - y) * (x2 - x) / np.where(y2 != y, y2 - y, np.inf))
+    crosses = ((y > 0) != (y2 > 0)) & (x + (0 - y) * (x2 - x) / np.where(y2 != y, y2 - y, np.inf) > 0)
     inside = bool(np.count_nonzero(crosses) % 2)
     # distance from the origin to each edge segment
     dx, dy = x2 - x, y2 - y

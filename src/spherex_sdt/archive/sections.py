@@ -22,7 +22,7 @@ __all__ = ["LayoutCache", "RangeSection", "RemoteFile", "TruncatedRead", "remote
 _DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
-def _no_retry(what, call):
+def _no_retry(what, call):  # noqa: ARG001  the retry hook's signature: (what is being read, the read)
     return call()
 
 

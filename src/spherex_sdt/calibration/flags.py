@@ -67,7 +67,7 @@ def flag_bits(header, *, source="FLAGS header"):
     """
     bits = {}
     # look at values of the MP_/MSKN cards only: parsing every card's value is what makes this slow
-    for key in header.keys():
+    for key in header:
         key = str(key)
         if not key.startswith(("MP_", "MSKN")):
             continue

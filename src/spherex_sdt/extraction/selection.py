@@ -48,7 +48,7 @@ def select_sources(catalog, *, strategy, n=5, min_snr=10.0, sign="both", ids=(),
         out = cat[snr >= float(min_snr)]
     elif strategy == "ids":
         wanted = [int(i) for i in ids]
-        unknown = sorted(set(wanted) - set(int(i) for i in cat["id"]))
+        unknown = sorted(set(wanted) - {int(i) for i in cat["id"]})
         if unknown:
             raise InvalidInputError(f"selection ids {unknown} are not in the catalogue (ids 1..{len(cat)})")
         out = cat[np.isin(cat["id"], wanted)]

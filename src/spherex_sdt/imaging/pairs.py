@@ -56,5 +56,6 @@ def choose_pair(images, det_a, det_b, ra, dec, *, margin_deg, max_dt_days=None):
     dt = np.abs(np.asarray(a["mjd"])[:, None] - np.asarray(b["mjd"])[None, :])
     i, j = np.unravel_index(np.argmin(dt), dt.shape)
     if max_dt_days is not None and dt[i, j] > max_dt_days:
-        raise NoCoverageError(f"the nearest D{det_a}/D{det_b} images are {dt[i, j]:.1f} d apart (limit {max_dt_days} d)")
+        raise NoCoverageError(f"the nearest D{det_a}/D{det_b} images are {dt[i, j]:.1f} d apart "
+                              f"(limit {max_dt_days} d)")
     return a[i], b[j], f"nearest in time (dt = {dt[i, j]:.3f} d)"

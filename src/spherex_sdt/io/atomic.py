@@ -69,7 +69,10 @@ def write_fits(hdul, path, *, checksum=True):
 
 
 def write_table(table, path, **kwargs):
-    """Write an astropy table atomically (removing temporaries a killed run left); the format follows the suffix (``.ecsv``, ``.fits``, ``.xml``/``.vot``)."""
+    """Write an astropy table atomically (removing temporaries a killed run left).
+
+    The format follows the suffix: ``.ecsv``, ``.fits``, ``.xml``/``.vot``.
+    """
     path = Path(path)
     fmt = {".ecsv": "ascii.ecsv", ".fits": "fits", ".xml": "votable", ".vot": "votable"}.get(path.suffix)
     if fmt is None:

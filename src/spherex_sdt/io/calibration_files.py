@@ -1,7 +1,6 @@
 """Reading calibration products."""
 
 import astropy.units as u
-import numpy as np
 from astropy.io import fits
 
 from ..calibration.units import solid_angle_unit

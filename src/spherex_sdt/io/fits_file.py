@@ -78,7 +78,7 @@ class HeaderCards(Mapping):
         """The view of an astropy Header (its values are looked up there)."""
         view = cls("")
         view._astropy = header
-        view._index = {key.upper(): None for key in header.keys() if key.upper() not in _NON_VALUE}
+        view._index = {key.upper(): None for key in header if key.upper() not in _NON_VALUE}
         return view
 
     @staticmethod
@@ -108,7 +108,7 @@ class HeaderCards(Mapping):
         return len(self._index)
 
     def get(self, key, default=None):
-        return self[key] if key in self else default
+        return self[key] if key in self else default  # noqa: SIM401  this is the mapping's own get
 
     def to_header(self):
         """The same header as an `astropy.io.fits.Header` (a new one each call)."""

@@ -139,8 +139,7 @@ _MASK_CLASSES = (  # (value shown, label, colour)
 
 def _mask_classes(mask):
     mask = np.asarray(mask, int)
-    out = np.where(mask & 4, 4, mask & 3)
-    return out
+    return np.where(mask & 4, 4, mask & 3)
 
 
 def plot_overlap(image_a, image_b, mask, wcs, title, path, *, labels=("A", "B"), dpi=110):

@@ -1,4 +1,5 @@
-"""Simulate a whole archive: Level-2 files laid out like IRSA's, solid-angle maps, spectral_wcs files, an SIA-like index, the truth.
+"""Simulate a whole archive: Level-2 files laid out like IRSA's, solid-angle maps, spectral_wcs files, an SIA-like
+index, the truth.
 
 Layout under ``root`` (as under IRSA's ``ibe/data/spherex/`` and in S3 bucket ``nasa-irsa-spherex``)::
 
@@ -18,9 +19,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord
 from astropy.table import Table, vstack
 from astropy.time import Time
 from astropy.wcs import WCS, FITSFixedWarning
@@ -106,7 +105,7 @@ def _expid(obs_id, detector):
     return int(f"{year}{week}{pl[0]}{'ABCD'.index(pl[1]) + 1:02d}{slew}{small}{detector}")
 
 
-def _pointing_wcs(ra, dec, x_target, y_target, roll_deg, size, sip):
+def _pointing_wcs(ra, dec, x_target, y_target, roll_deg, size):
     """Spatial WCS (CRPIX at the detector centre, as on real frames) that puts (ra, dec) near pixel (x, y)."""
     scale = PIXEL_SCALE_ARCSEC / 3600.0
     c, s = np.cos(np.radians(roll_deg)), np.sin(np.radians(roll_deg))
@@ -308,7 +307,7 @@ def simulate_archive(targets, root, settings=SimulationSettings()):
             for k, det in enumerate(pair):
                 # the two focal planes see one field: MWIR offset by a pixel or two and a hair of rotation
                 dx, dy = (0.0, 0.0) if k == 0 else rng.uniform(-2.0, 2.0, size=2)
-                crpix, crval, pc = _pointing_wcs(ra, dec, x_t + dx, y_t + dy, roll + 0.05 * k, size, sip)
+                crpix, crval, pc = _pointing_wcs(ra, dec, x_t + dx, y_t + dy, roll + 0.05 * k, size)
                 cards = spatial_wcs_cards(crpix, crval, pc, sip, (1.0, 1.0))
                 wcs = _wcs_from_cards(cards, size)
                 image, variance, zodi, flags = _render_exposure(settings, det, wcs, omegas[det], truth,
@@ -328,7 +327,8 @@ def simulate_archive(targets, root, settings=SimulationSettings()):
 
     index = Table(rows=rows)
     truth = vstack(truths)
-    truth.meta["comment"] = "f_nu(lambda): stars blackbody(T) normalised at 2 um; red sources flux_ref*(lambda/2um)**alpha"
+    truth.meta["comment"] = ("f_nu(lambda): stars blackbody(T) normalised at 2 um; "
+                             "red sources flux_ref*(lambda/2um)**alpha")
     write_table(truth, root / "truth.ecsv")
     (root / "simulation.json").write_text(json.dumps(asdict(settings), indent=2))
     write_table(index, root / "index.ecsv")

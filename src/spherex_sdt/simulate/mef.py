@@ -1,4 +1,5 @@
-"""Build SPHEREx Level-2 MEFs, solid-angle pixel maps and spectral_wcs files with the real header layout (``spherex-data.md`` §3-9)."""
+"""Build SPHEREx Level-2 MEFs, solid-angle pixel maps and spectral_wcs files with the real header layout
+(``spherex-data.md`` §3-9)."""
 
 import astropy.units as u
 import numpy as np
@@ -6,9 +7,9 @@ from astropy.io import fits
 from astropy.time import Time
 
 from ..calibration.flags import SPHEREX_FLAGS
-from ..detectors import DETECTORS
 
-__all__ = ["level2_hdulist", "solid_angle_hdulist", "spectral_wcs_hdulist", "wave_table_hdu", "spatial_wcs_cards", "L2_COUNT_NAMES"]
+__all__ = ["level2_hdulist", "solid_angle_hdulist", "spectral_wcs_hdulist", "wave_table_hdu", "spatial_wcs_cards",
+           "L2_COUNT_NAMES"]
 
 PIPELINE_VERSION = "6.4+psffix1"
 XPOSURE_S = 113.5826
@@ -139,7 +140,6 @@ def level2_hdulist(*, detector, obs_id, expid, mjd_beg, image, flags, variance, 
     ``wcs_cards`` are the spatial, ``A`` and ``W`` cards repeated in every image HDU; ``wave`` is the
     ``(x_points, y_points, values)`` table; ``omega`` the detector's solid-angle map (for OMEGA_* statistics).
     """
-    det = DETECTORS[detector]
     size = image.shape[0]
     primary = fits.PrimaryHDU()
     primary.header["VERSION"] = (PIPELINE_VERSION, "SSDC Pipelines software version")
