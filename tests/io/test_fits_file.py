@@ -149,3 +149,51 @@ def test_header_view_of_an_astropy_header_behaves_the_same():
     view = HeaderCards.from_header(header)
     assert list(view) == ["A", "LONG KEY"] and view["a"] == 1 and view["HIERARCH LONG KEY"] == "x"
     assert "COMMENT" not in view and view.to_header() == header
+
+
+def test_padding_after_the_last_hdu_is_read_as_astropy_reads_it(tmp_path):
+    path = _write(tmp_path, "padded.fits", fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones((5, 7)))]))
+    path.write_bytes(path.read_bytes() + b"\0" * 5760)
+    hdus = _assert_same_as_astropy(path)
+    assert len(hdus) == 2
+
+
+def test_any_fast_path_failure_falls_back_to_astropy(tmp_path, monkeypatch):
+    from spherex_sdt.io import fits_file
+
+    path = _write(tmp_path, "ok.fits", fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones((5, 7)), name="X")]))
+
+    def refuses(buffer):
+        raise FitsReadError("the block reader refused this file")
+
+    monkeypatch.setattr(fits_file, "_read_plain", refuses)
+    hdus = read_hdus(path)
+    assert [h.name for h in hdus] == ["PRIMARY", "X"] and hdus[1].data.shape == (5, 7)
+    (tmp_path / "junk.fits").write_bytes(path.read_bytes()[:2880] + b"XTENSION= 'IMAGE' " + b"\1" * 3000)
+    with pytest.raises(FitsReadError, match="the block reader refused this file; astropy: "):
+        read_hdus(tmp_path / "junk.fits")
+
+
+def test_checksums_agree_with_astropy_and_catch_one_flipped_byte(tmp_path):
+    from spherex_sdt.io.fits_file import checksum_ok, datasum, hdu_spans
+
+    rng = np.random.default_rng(3)
+    hdul = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(rng.normal(size=(31, 17)).astype(np.float32), name="A"),
+                         fits.ImageHDU(rng.integers(0, 2**31, (9, 4), dtype=np.int32), name="B"),
+                         fits.ImageHDU(np.zeros((3, 3), np.float32), name="ZERO")])
+    path = tmp_path / "sums.fits"
+    hdul.writeto(path, checksum=True)
+    buffer = path.read_bytes()
+    spans = hdu_spans(buffer)
+    with fits.open(path) as reference:
+        for (header, start, offset, size), theirs in zip(spans, reference):
+            data = buffer[offset:offset + -(-size // 2880) * 2880]
+            assert str(datasum(data)) == theirs.header["DATASUM"]
+            assert checksum_ok(buffer[start:offset], data) is True
+    header, start, offset, size = spans[1]
+    flipped = bytearray(buffer)
+    flipped[offset + 100] ^= 0x10
+    assert checksum_ok(bytes(flipped[start:offset]), bytes(flipped[offset:offset + 2880 * 1])) is False
+    flipped = bytearray(buffer)
+    flipped[start + 80 * 5 + 20] ^= 0x01  # a header byte: DATASUM still agrees, CHECKSUM does not
+    assert checksum_ok(bytes(flipped[start:offset]), buffer[offset:offset + 2880]) is False

@@ -1,4 +1,5 @@
-"""The HDUs of a FITS file, read straight from its 2880-byte blocks, with card values parsed on demand.
+"""The HDUs of a FITS cutout, read straight from its 2880-byte blocks, with card values parsed on demand; and the
+FITS block layout, byte order and checksums shared by every module that handles FITS bytes.
 
 astropy.io.fits spends some 10 µs of Python on every header card it touches (card objects, keyword checks,
 configuration look-ups). A SPHEREx cutout carries ~640 cards in seven HDUs, so opening one and finding its HDUs by
@@ -8,8 +9,16 @@ cards, and a value is parsed only when it is asked for.
 Only what can be decoded exactly is read this way: uncompressed image HDUs without scaling and binary tables of
 fixed-size numeric columns. Any other file (gzip, tile compression, BSCALE/BZERO, heap columns) is
 read by astropy and presented in the same form, so the caller never sees the difference; so is any card value
-beyond the plain forms (CONTINUE'd strings, complex numbers), which astropy's card parser reads. Tests compare
-both readers on simulated and real SPHEREx files.
+beyond the plain forms (CONTINUE'd strings, complex numbers), which astropy's card parser reads. Any failure of this
+fast path (a file it finds malformed, e.g. padding after the last HDU) is handed to astropy before an error is
+raised. Tests compare both readers on simulated and real SPHEREx files.
+
+This reader is for cutouts (tens of kB, read whole): full frames are read through astropy with memory mapping
+(`spherex_sdt.io.read_spectral_image`).
+
+The FITS checksum convention (Seaman et al., FITS standard 4.0 appendix J) is implemented with numpy here:
+`datasum`, `checksum_value`, `checksum_ok`. Cutouts written by this package carry CHECKSUM and DATASUM in every HDU;
+cache hits are checked with them (`spherex_sdt.archive.cache`) in microseconds, where astropy needs milliseconds.
 """
 
 import re
@@ -18,7 +27,8 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["FitsReadError", "HeaderCards", "Hdu", "read_hdus"]
+__all__ = ["BITPIX_DTYPE", "FitsReadError", "HeaderCards", "Hdu", "read_hdus", "hdu_spans", "native", "datasum",
+           "checksum_value", "checksum_ok", "padded"]
 
 BLOCK = 2880
 CARD = 80
@@ -26,7 +36,8 @@ _END_CARD = b"END     "  # the keyword field; what follows it on the card is not
 _NON_VALUE = {"COMMENT", "HISTORY", "", "CONTINUE"}
 _INTEGER = re.compile(r"[+-]?\d+")
 _STRING = re.compile(r"'((?:[^']|'')*)'")
-_BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+BITPIX_DTYPE = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+"""numpy dtype of FITS image pixels by BITPIX (FITS data are big-endian)."""
 _TFORM = re.compile(r"\s*(\d*)([LXBIJKAEDCMPQ])")
 _TFORM_DTYPE = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8", "C": ">c8", "M": ">c16"}
 # text (A), logical (L), bit (X) and heap (P, Q) columns are left to astropy, which decodes them
@@ -171,9 +182,9 @@ class Hdu:
         if header.get("XTENSION", "IMAGE") == "BINTABLE":
             dtype = _table_dtype(header)
             return np.frombuffer(self._buffer, dtype=dtype, count=naxis[1], offset=self._offset)
-        raw = np.frombuffer(self._buffer, dtype=_BITPIX[int(header["BITPIX"])], count=int(np.prod(naxis)),
+        raw = np.frombuffer(self._buffer, dtype=BITPIX_DTYPE[int(header["BITPIX"])], count=int(np.prod(naxis)),
                             offset=self._offset)
-        return raw.reshape(naxis[::-1]).astype(raw.dtype.newbyteorder("="))
+        return native(raw.reshape(naxis[::-1]))
 
 
 def _table_dtype(header):
@@ -206,7 +217,7 @@ def _plain_or_raise(header, position):
     if kind == "IMAGE":
         if header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0:
             raise _NeedsAstropy("scaled image")
-        if int(header["BITPIX"]) not in _BITPIX:
+        if int(header["BITPIX"]) not in BITPIX_DTYPE:
             raise FitsReadError(f"HDU {position}: BITPIX = {header['BITPIX']} is not a FITS value")
     elif kind == "BINTABLE":
         row = 0
@@ -243,16 +254,42 @@ def _blocks(n):
     return -(-n // BLOCK) * BLOCK
 
 
-def _read_plain(buffer):
+def padded(n):
+    """``n`` bytes rounded up to whole 2880-byte FITS blocks."""
+    return _blocks(n)
+
+
+def native(array):
+    """``array`` in native byte order and C order (FITS data are big-endian; sep and numba refuse them)."""
+    array = np.asarray(array)
+    if array.dtype.isnative:
+        return np.ascontiguousarray(array)
+    return np.ascontiguousarray(array.astype(array.dtype.newbyteorder("=")))
+
+
+def hdu_spans(buffer, *, plain=False):
+    """The HDUs of a FITS byte string: ``(header, header_start, data_start, data_size)`` for each, in file order.
+
+    ``header`` is a `HeaderCards`. The walk checks the structure only: every header ends with an END card and every
+    HDU's data (of the size its NAXISn, BITPIX, PCOUNT and GCOUNT give) lies inside the buffer, which must end at the
+    last HDU's padded end (zero padding after it is allowed). With ``plain=True`` HDUs this reader does not decode raise `_NeedsAstropy`.
+
+    Raises
+    ------
+    FitsReadError
+        Saying which HDU and byte.
+    """
     if not buffer.startswith(b"SIMPLE  ="):
         raise _NeedsAstropy("compressed (gzip, bzip2, zip) or not FITS: astropy decides")
-    hdus, start = [], 0
+    spans, start = [], 0
     while start < len(buffer):
+        if spans and not buffer[start:].strip(b"\0"):
+            break  # zero padding after the last HDU, which astropy accepts too
         end = start
         while True:
             end = buffer.find(_END_CARD, end)
             if end < 0:
-                raise FitsReadError(f"HDU {len(hdus)} at byte {start} has no END card (truncated?)")
+                raise FitsReadError(f"HDU {len(spans)} at byte {start} has no END card (truncated?)")
             if (end - start) % CARD == 0:
                 break
             end += 1
@@ -262,19 +299,27 @@ def _read_plain(buffer):
             raise _NeedsAstropy("non-ASCII header") from None
         header = HeaderCards(text)
         try:
-            _plain_or_raise(header, len(hdus))
+            if plain:
+                _plain_or_raise(header, len(spans))
             size = _data_size(header)
         except FitsReadError:
             raise
         except (KeyError, ValueError) as exc:
-            raise FitsReadError(f"HDU {len(hdus)}: structural keyword missing or invalid ({exc})") from None
+            raise FitsReadError(f"HDU {len(spans)}: structural keyword missing or invalid ({exc})") from None
         offset = start + _blocks(end + CARD - start)
         if offset + size > len(buffer):
-            raise FitsReadError(f"HDU {len(hdus)} needs {offset + size} bytes, the file has {len(buffer)} "
+            raise FitsReadError(f"HDU {len(spans)} needs {offset + size} bytes, the file has {len(buffer)} "
                                 "(truncated)")
+        spans.append((header, start, offset, size))
+        start = offset + _blocks(size)
+    return spans
+
+
+def _read_plain(buffer):
+    hdus = []
+    for header, _, offset, _ in hdu_spans(buffer, plain=True):
         name = str(header.get("EXTNAME", "PRIMARY" if not hdus else "")).strip()
         hdus.append(Hdu(name, header, buffer=buffer, offset=offset))
-        start = offset + _blocks(size)
     return hdus
 
 
@@ -285,26 +330,108 @@ def _native_image(data):
 
 
 def _read_with_astropy(path):
-    from astropy.io import fits
+    """The HDUs as astropy reads them; its warnings that the file is truncated or corrupt are raised as errors
+    (astropy would otherwise return the HDUs before the damage and carry on)."""
+    import warnings
 
-    try:
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AstropyUserWarning)  # VerifyWarning is one
         with fits.open(path, memmap=False) as hdul:
-            return [Hdu(hdu.name, HeaderCards.from_header(hdu.header), data=_native_image(hdu.data)) for hdu in hdul]
-    except (OSError, ValueError, TypeError, IndexError) as exc:
-        raise FitsReadError(str(exc)) from exc
+            return [Hdu(hdu.name, HeaderCards.from_header(hdu.header), data=_native_image(hdu.data))
+                    for hdu in hdul]
 
 
 def read_hdus(path):
-    """Every HDU of a FITS file, in file order.
+    """Every HDU of a FITS file (a cutout: it is read whole), in file order.
+
+    Files this reader does not decode, and files it finds malformed, are read by astropy; an error is raised only
+    when astropy cannot read the file either.
 
     Raises
     ------
     FitsReadError
-        If the file is not FITS or is truncated (the message says which HDU and byte).
+        If the file is not FITS or is truncated (the message says which HDU and byte, and what astropy said).
     """
     with open(path, "rb") as handle:
         buffer = handle.read()
     try:
         return _read_plain(buffer)
     except _NeedsAstropy:
+        fast_error = None
+    except FitsReadError as exc:
+        fast_error = exc
+    try:
         return _read_with_astropy(path)
+    except (OSError, ValueError, TypeError, IndexError, KeyError, Warning) as exc:
+        where = f"{fast_error}; " if fast_error else ""
+        raise FitsReadError(f"{where}astropy: {exc}") from exc
+
+
+# -- FITS checksums (FITS standard 4.0, appendix J) ----------------------------------------------------------------
+_EXCLUDE = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))  # punctuation not allowed in the encoding
+
+
+def _sum32(buffer, start=0):
+    """32-bit ones' complement sum of a buffer of big-endian words (its length a multiple of 4)."""
+    words = np.frombuffer(buffer, dtype=">u4")
+    total = int(start)
+    step = 1 << 22  # uint64 partial sums cannot overflow for 2**32 words of < 2**32; chunks bound the memory
+    for k in range(0, words.size, step):
+        total += int(words[k:k + step].sum(dtype=np.uint64))
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def datasum(data):
+    """DATASUM of an HDU's data (its padded bytes), as the unsigned integer the card holds as a string."""
+    return _sum32(data) if len(data) else 0
+
+
+def _encode(value):
+    """The 16-character ASCII encoding of a 32-bit checksum (appendix J)."""
+    out = bytearray(16)
+    for i in range(4):
+        byte = (value >> (24 - 8 * i)) & 0xFF
+        quotient, remainder = byte // 4 + 0x30, byte % 4
+        ch = [quotient + remainder, quotient, quotient, quotient]
+        changed = True
+        while changed:
+            changed = False
+            for j in (0, 2):
+                while ch[j] in _EXCLUDE or ch[j + 1] in _EXCLUDE:
+                    ch[j] += 1
+                    ch[j + 1] -= 1
+                    changed = True
+        for j in range(4):
+            out[4 * j + i] = ch[j]
+    return (out[15:] + out[:15]).decode("ascii")  # rotated one place right
+
+
+def checksum_value(header_bytes, data_sum):
+    """CHECKSUM of an HDU whose header (its padded bytes, with ``CHECKSUM = '0000000000000000'`` and the DATASUM
+    card already in place) is ``header_bytes`` and whose data sum is ``data_sum``."""
+    return _encode(0xFFFFFFFF - _sum32(header_bytes, data_sum))
+
+
+def checksum_ok(header_bytes, data):
+    """True unless the HDU's CHECKSUM or DATASUM card disagrees with its bytes; None when it carries neither.
+
+    ``header_bytes`` and ``data`` are the HDU's padded header and padded data, as in the file.
+    """
+    header = HeaderCards(header_bytes.decode("ascii", "replace"))
+    if "CHECKSUM" not in header and "DATASUM" not in header:
+        return None
+    data_sum = datasum(data)
+    if "DATASUM" in header:
+        try:
+            if int(str(header["DATASUM"]).strip()) != data_sum:
+                return False
+        except ValueError:
+            return False
+    if "CHECKSUM" in header:
+        return _sum32(header_bytes, data_sum) == 0xFFFFFFFF
+    return True

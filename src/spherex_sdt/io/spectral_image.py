@@ -15,18 +15,10 @@ from astropy.wcs import WCS, FITSFixedWarning, Sip
 
 from ..calibration.spectral import wave_table_bilinear
 from ..errors import DataFormatError
-from .fits_file import FitsReadError, read_hdus
+from .fits_file import FitsReadError, Hdu, HeaderCards, native, read_hdus
 
 __all__ = ["SpectralImage", "read_spectral_image", "read_usable_cutout", "native", "epoch_mjd", "psf_zone_centres",
            "nearest_psf_plane", "needs_psf_fix", "fix_psf_zone_order"]
-
-
-def native(array):
-    """Return ``array`` in native byte order (FITS data are big-endian; sep refuses them)."""
-    array = np.asarray(array)
-    if array.dtype.byteorder in ("=", "|") or (array.dtype.byteorder == "<") == (np.little_endian):
-        return np.ascontiguousarray(array)
-    return np.ascontiguousarray(array.astype(array.dtype.newbyteorder("=")))
 
 
 def psf_zone_centres(psf_header, n_planes, *, source="PSF header"):
@@ -193,7 +185,16 @@ class SpectralImage:
         return self.image.shape
 
 
-def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
+def _memory_mapped_hdus(path):
+    """The HDUs of a (full-frame) file through astropy, memory-mapped: pixels are read from disk when sliced."""
+    try:
+        with fits.open(path, memmap=True) as hdul:
+            return [Hdu(hdu.name, HeaderCards.from_header(hdu.header), data=hdu.data) for hdu in hdul]
+    except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
+        raise FitsReadError(str(exc)) from exc
+
+
+def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE"), cutout=False):
     """Read a Level-2 spectral image MEF.
 
     Parameters
@@ -202,6 +203,10 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
         The FITS file.
     require : sequence of str
         EXTNAMEs that must be present; a missing one raises `DataFormatError` naming the file.
+    cutout : bool
+        The file is a cutout (tens of kB): read it whole with the block reader (`spherex_sdt.io.fits_file`),
+        ~8x faster than astropy per cutout. Otherwise (full frames) astropy memory-maps it, so that only the pixels
+        a caller slices are read; the planes are then big-endian views of the file.
 
     Returns
     -------
@@ -211,7 +216,7 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
     if not Path(path).is_file():
         raise DataFormatError(f"{path}: no such file")
     try:
-        hdus = read_hdus(path)
+        hdus = read_hdus(path) if cutout else _memory_mapped_hdus(path)
     except (OSError, FitsReadError) as exc:
         raise DataFormatError(f"{path}: not a readable FITS file ({exc})") from exc
     by_name = {}
@@ -223,7 +228,9 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
                               f"{', '.join(h.name for h in hdus)}")
 
     def data(name):
-        return native(by_name[name].data) if name in by_name else None
+        if name not in by_name:
+            return None
+        return native(by_name[name].data) if cutout else by_name[name].data
 
     try:
         header = by_name["IMAGE"].header
@@ -247,7 +254,7 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE")):
         origin = (0, 0)
     return SpectralImage(
         path=path,
-        image=native(image).astype(np.float32, copy=False),
+        image=native(image).astype(np.float32, copy=False) if cutout else image,
         header=header,
         wcs=wcs,
         wave_table=wave,
@@ -270,7 +277,7 @@ _SPATIAL_KEYS = re.compile(
 
 def read_usable_cutout(path, *, require=("IMAGE", "FLAGS", "VARIANCE", "WCS-WAVE")):
     """Read a cutout for photometry; `DataFormatError` (naming the file) if it is unreadable or has no finite pixel."""
-    image = read_spectral_image(path, require=require)
+    image = read_spectral_image(path, require=require, cutout=True)
     if not np.isfinite(image.image).any():
         raise DataFormatError(f"{path}: IMAGE has no finite pixel (all NaN)")
     return image
