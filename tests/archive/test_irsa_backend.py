@@ -61,24 +61,54 @@ def test_cutout_service_and_section_reads_agree(service, small_archive, tmp_path
     paths, fetched = {}, {}
     for mode in ("service", section_mode):
         paths[mode] = tmp_path / f"{mode}.fits"
-        # one request per row: only the cutout's bytes travel (merging nearby rows, the default, fetches more)
-        settings = dict(service.archive_settings(cutouts=mode), range_merge_gap_bytes=0)
+        # one request per row: only the cutout's bytes travel (merging nearby rows fetches more); headers of this
+        # small simulated file are read in 16 kB blocks
+        settings = dict(service.archive_settings(cutouts=mode), range_merge_gap_bytes=0, s3_block_size=16384)
         fetched[mode] = open_archive(config_section("archive", settings)).fetch_cutout(row, ra, dec, 0.05, paths[mode])
     with fits.open(paths["service"]) as full, fits.open(paths[section_mode]) as section, \
             fits.open(root / row["key"]) as parent:
         assert full["IMAGE"].shape == (29, 29) and "WCS-WAVE" in full and "WCS-WAVE" in section
-        for name in ("IMAGE", "FLAGS", "VARIANCE", "ZODI"):
+        for name in ("IMAGE", "FLAGS", "VARIANCE", "ZODI", "PSF"):
             np.testing.assert_array_equal(full[name].data, section[name].data)
-            for key in ("CRPIX1", "CRPIX2", "CRPIX1A", "CRPIX2A", "CRPIX1W", "CRPIX2W"):
-                assert full[name].header[key] == section[name].header[key]
+            for key in ("CRPIX1", "CRPIX2", "CRPIX1A", "CRPIX2A", "CRPIX1W", "CRPIX2W", "PSFZONE"):
+                assert full[name].header.get(key) == section[name].header.get(key)
         assert full["IMAGE"].header["CRPIX1W"] == full["IMAGE"].header["CRPIX1A"]
-        # the service copies the whole PSF cube; section reads keep the nearest zone's plane only
-        assert full["PSF"].shape == parent["PSF"].shape
+        # the service sends the whole PSF cube; both keep the nearest zone's plane only
         zone = section["PSF"].header["PSFZONE"]
         assert section["PSF"].shape == (1,) + parent["PSF"].shape[1:]
         np.testing.assert_array_equal(section["PSF"].data[0], parent["PSF"].data[zone - 1])
         assert section["PSF"].header["XCTR_1"] == parent["PSF"].header[f"XCTR_{zone}"]
     assert fetched[section_mode] < 0.6 * fetched["service"]
+
+
+@pytest.mark.parametrize("mode", ["service", "http-section", "s3-section"])
+def test_one_request_for_every_source_of_a_file(service, small_archive, mode):
+    """Several sources on one file: one cutout-service answer, or one round trip of ranges, and pixels as a local
+    cut of each."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    from spherex_sdt.archive.sections import batched_cutouts
+
+    from .test_sections import _positions, assert_equals_local_cut
+
+    root, _, _ = small_archive
+    local = LocalArchive(root, "spherex_qr2")
+    row = local.index[0]
+    positions = _positions(root / row["key"], 4, spread=(0.2, 0.8))
+    irsa = open_archive(config_section("archive", service.archive_settings(cutouts=mode)))
+    before = len(service.requests)
+    cutouts, transfer = irsa.fetch_cutouts(row, positions, 0.05)
+    assert not any(isinstance(c, Exception) for c in cutouts)
+    if mode == "service":
+        assert transfer.requests == 1 and len(service.requests) - before == 1
+    else:
+        assert transfer.round_trips <= 1 + len(fits.open(root / row["key"])) + 1  # size, headers, pixels
+        again, transfer = irsa.fetch_cutouts(row, positions, 0.05)  # headers known
+        assert transfer.round_trips == 1
+    for (ra, dec), cutout in zip(positions, cutouts):
+        assert_equals_local_cut(cutout, root / row["key"], ra, dec, 0.05)
+    reference, _ = batched_cutouts(LocalFileSystem(), str(root / row["key"]), positions, 0.05)
+    assert [len(c) for c in cutouts] == [len(c) for c in reference]
 
 
 def test_missing_file_is_a_permanent_error(service, tmp_path):

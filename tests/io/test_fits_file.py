@@ -186,7 +186,7 @@ def test_checksums_agree_with_astropy_and_catch_one_flipped_byte(tmp_path):
     buffer = path.read_bytes()
     spans = hdu_spans(buffer)
     with fits.open(path) as reference:
-        for (header, start, offset, size), theirs in zip(spans, reference):
+        for (_, start, offset, size), theirs in zip(spans, reference):
             data = buffer[offset:offset + -(-size // 2880) * 2880]
             assert str(datasum(data)) == theirs.header["DATASUM"]
             assert checksum_ok(buffer[start:offset], data) is True

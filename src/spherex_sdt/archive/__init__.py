@@ -4,8 +4,8 @@ Both backends return image tables in the layout of `base.IMAGE_COLUMNS` and writ
 `cache.cached_fetch` makes those writes atomic and verified.
 """
 
-from .base import IMAGE_COLUMNS, empty_image_table, normalize_image_table
-from .cache import cached_fetch, cutout_cache_name, safe_file_name, verify_fits
+from .base import IMAGE_COLUMNS, empty_image_table, normalize_image_table, search_positions
+from .cache import cached_fetch, check_cached, cutout_cache_name, safe_file_name, store_cutout, verify_fits
 from .cutouts import make_cutout
 from .footprint import region_contains, region_overlaps_circle
 from .irsa import IrsaArchive
@@ -15,7 +15,10 @@ __all__ = [
     "IMAGE_COLUMNS",
     "empty_image_table",
     "normalize_image_table",
+    "search_positions",
     "cached_fetch",
+    "check_cached",
+    "store_cutout",
     "cutout_cache_name",
     "safe_file_name",
     "verify_fits",
@@ -40,7 +43,7 @@ _IRSA_KEYWORDS = {
     "sia_url": "sia_url", "tap_url": "tap_url", "data_url": "data_url", "s3_endpoint_url": "s3_endpoint_url",
     "bucket": "bucket", "collection": "collection", "transport": "transport", "cutouts": "cutouts",
     "s3_block_size": "block_size", "timeout_s": "timeout", "retries": "retries", "backoff_s": "backoff_s",
-    "range_merge_gap_bytes": "merge_gap",
+    "range_merge_gap_bytes": "merge_gap", "round_trip_ms": "round_trip_ms", "bandwidth_mbps": "bandwidth_mbps",
 }
 
 

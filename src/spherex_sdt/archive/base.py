@@ -9,7 +9,7 @@ from astropy.table import Table
 from ..detectors import parse_band_name
 from ..errors import ArchiveError
 
-__all__ = ["IMAGE_COLUMNS", "normalize_image_table", "empty_image_table", "safe_key"]
+__all__ = ["IMAGE_COLUMNS", "normalize_image_table", "empty_image_table", "safe_key", "search_positions"]
 
 IMAGE_COLUMNS = ("obs_id", "detector", "band", "mjd", "access_url", "key", "file_name", "s_region", "collection")
 """Columns of an image table: one row per Level-2 file. ``mjd`` is the exposure start (SIA t_min / TAP
@@ -102,3 +102,47 @@ def with_detectors(table, detectors):
         return table
     keep = np.isin(table["detector"], list(detectors))
     return table[keep]
+
+
+def search_positions(backend, positions, detectors=None):
+    """The Level-2 files containing each of several positions, from one search of the archive.
+
+    One image search (SIA ``POS=CIRCLE``) over the smallest circle about the positions' mean that holds them all,
+    then each position's files by its containment in each file's footprint (``s_region``), as TAP's
+    ``CONTAINS(POINT, poly)`` decides it for one position (`~spherex_sdt.archive.footprint.region_contains`).
+
+    Parameters
+    ----------
+    backend : archive backend
+        Has ``search_images(ra, dec, radius_deg, detectors)``.
+    positions : sequence of (name, ra, dec)
+    detectors : sequence of int, optional
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        One row per position and file containing it: ``source`` (the name), the image-table columns, ``ra``,
+        ``dec``; positions in the given order, each position's files by time.
+    """
+    from astropy.coordinates import SkyCoord
+    import astropy.units as u
+
+    from .footprint import region_contains
+
+    if not positions:
+        return empty_image_table()
+    coords = SkyCoord([float(p[1]) for p in positions] * u.deg, [float(p[2]) for p in positions] * u.deg)
+    mean = SkyCoord(coords.cartesian.mean(), representation_type="cartesian").spherical
+    centre = SkyCoord(mean.lon, mean.lat)
+    radius = float(centre.separation(coords).deg.max()) + 1e-6
+    images = backend.search_images(float(centre.ra.deg), float(centre.dec.deg), radius, detectors)
+    images = with_detectors(images, detectors)
+    rows = [{"source": str(name), **{c: image[c] for c in IMAGE_COLUMNS}, "ra": float(ra), "dec": float(dec)}
+            for name, ra, dec in positions for image in images
+            if region_contains(image["s_region"], float(ra), float(dec))]
+    if not rows:
+        table = empty_image_table()
+        table.add_column(Table.Column([], dtype=str, name="source"), index=0)
+        table["ra"], table["dec"] = np.zeros(0), np.zeros(0)
+        return table
+    return Table(rows=rows, names=("source", *IMAGE_COLUMNS, "ra", "dec"))

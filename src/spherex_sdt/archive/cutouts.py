@@ -6,17 +6,15 @@ copied whole (the QR1 behaviour; QR2 re-grids the table, which a reader must han
 cutout is trimmed, so it may come back smaller than requested.
 """
 
-import warnings
-
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS, FITSFixedWarning
 
 from ..detectors import PIXEL_SCALE_ARCSEC
 from ..errors import DataFormatError, InvalidInputError, NoCoverageError
 from ..io.spectral_image import nearest_psf_plane
 
-__all__ = ["cutout_box", "cutout_geometry", "make_cutout", "cutout_pixels"]
+__all__ = ["cutout_box", "cutout_geometry", "cutout_geometries", "make_cutout", "cutout_pixels",
+           "psf_zone_header"]
 
 _PLANES = ("IMAGE", "FLAGS", "VARIANCE", "ZODI")
 
@@ -47,6 +45,30 @@ def _shift_header(header, x0, y0):
     return h
 
 
+def cutout_geometries(header, shape, positions, size_deg, *, source="<hdul>"):
+    """Where the cutouts of several positions lie on one image (one WCS for all of them).
+
+    Returns, per ``(ra, dec)``, either ``((x, y), (x0, x1, y0, y1), (parent_x, parent_y))`` (the 0-based pixel,
+    the box and the parent-detector position from CRPIX1A/2A) or a `NoCoverageError` for a position off the image.
+    """
+    from ..io.spectral_image import spatial_wcs
+
+    wcs = spatial_wcs(header)
+    ny, nx = shape
+    npix = cutout_pixels(size_deg)
+    sky = np.asarray(positions, float).reshape(-1, 2)
+    pixels = wcs.all_world2pix(sky, 0) if len(sky) else np.zeros((0, 2))
+    out = []
+    for (ra, dec), (x, y) in zip(sky, pixels):
+        if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
+            out.append(NoCoverageError(f"{source}: ({ra:.6f}, {dec:.6f}) falls outside the image "
+                                       f"(pixel {x:.1f}, {y:.1f})"))
+            continue
+        parent = (1 - header.get("CRPIX1A", 1) + x, 1 - header.get("CRPIX2A", 1) + y)
+        out.append(((float(x), float(y)), cutout_box(x, y, npix, (ny, nx)), parent))
+    return out
+
+
 def cutout_geometry(header, shape, ra, dec, size_deg, *, source="<hdul>"):
     """Where a cutout lies on an image: the 0-based pixel ``(x, y)`` of (ra, dec), the box ``(x0, x1, y0, y1)``
     and the parent-detector position ``(x, y)`` (CRPIX1A/2A), from the IMAGE header.
@@ -56,30 +78,29 @@ def cutout_geometry(header, shape, ra, dec, size_deg, *, source="<hdul>"):
     NoCoverageError
         If the centre falls outside the image.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        wcs = WCS(header)
-    ny, nx = shape
-    x, y = wcs.all_world2pix([[ra, dec]], 0)[0]
-    if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
-        raise NoCoverageError(f"{source}: ({ra:.6f}, {dec:.6f}) falls outside the image (pixel {x:.1f}, {y:.1f})")
-    box = cutout_box(x, y, cutout_pixels(size_deg), (ny, nx))
-    parent = (1 - header.get("CRPIX1A", 1) + x, 1 - header.get("CRPIX2A", 1) + y)
-    return (x, y), box, parent
+    (result,) = cutout_geometries(header, shape, [(ra, dec)], size_deg, source=source)
+    if isinstance(result, NoCoverageError):
+        raise result
+    return result
+
+
+def psf_zone_header(header, n_planes, k0, centres):
+    """The PSF header of a cutout that keeps only plane ``k0``: every zone card dropped, the kept zone's centre as
+    XCTR_1/YCTR_1 and its number in the full cube as PSFZONE."""
+    drop = {f"{key}_{k}" for k in range(1, n_planes + 1) for key in ("XCTR", "YCTR", "XWID", "YWID")}
+    out = fits.Header([card for card in header.cards if card.keyword not in drop])
+    out["XCTR_1"] = (centres[k0, 0], "Center of x zone")
+    out["YCTR_1"] = (centres[k0, 1], "Center of y zone")
+    out["PSFZONE"] = (k0 + 1, "zone of this plane in the full PSF cube")
+    return out
 
 
 def _nearest_psf_hdu(hdu, parent_x, parent_y, source):
     """The PSF HDU reduced to the one zone plane nearest a parent position (read as a section)."""
     n = hdu.shape[0]
     k0, centres = nearest_psf_plane(hdu.header, n, parent_x, parent_y, source=source)
-    header = hdu.header.copy()
-    for k in range(1, n + 1):
-        for key in ("XCTR", "YCTR", "XWID", "YWID"):
-            header.remove(f"{key}_{k}", ignore_missing=True)
-    header["XCTR_1"] = (centres[k0, 0], "Center of x zone")
-    header["YCTR_1"] = (centres[k0, 1], "Center of y zone")
-    header["PSFZONE"] = (k0 + 1, "zone of this plane in the full PSF cube")
-    return fits.ImageHDU(data=np.asarray(hdu.section[k0 : k0 + 1]), header=header, name="PSF")
+    return fits.ImageHDU(data=np.asarray(hdu.section[k0 : k0 + 1]), header=psf_zone_header(hdu.header, n, k0, centres),
+                         name="PSF")
 
 
 def make_cutout(hdul, ra, dec, size_deg, *, source="<hdul>", psf="all"):

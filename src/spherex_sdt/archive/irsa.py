@@ -8,6 +8,8 @@ exponential backoff and jitter; permanent ones (404, a refused query) raise `Arc
 import logging
 import random
 import socket
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,14 +17,15 @@ from http.client import IncompleteRead
 from pathlib import Path
 
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from ..config import check_collection
 from ..detectors import DETECTORS, band_name
-from ..errors import ArchiveError, InvalidInputError, SpherexSdtError
+from ..errors import ArchiveError, InvalidInputError, NoCoverageError, SpherexSdtError
 from .base import empty_image_table, normalize_image_table, safe_key, with_detectors
-from .sections import LayoutCache, TruncatedRead, remote_cutout
+from .sections import LayoutCache, Transfer, TruncatedRead, batched_cutouts, merge_gap_bytes
 
 __all__ = ["IrsaArchive", "exposure_query", "is_transient"]
 
@@ -110,26 +113,28 @@ class IrsaArchive:
         How full files are fetched.
     cutouts : {'auto', 's3-section', 'http-section', 'service'}
         How cutouts are made: byte-range section reads of the file over S3 or over HTTP (only the headers, the
-        cutout's rows and one PSF plane travel), IRSA's cutout service (which returns the whole 4.9 MB PSF cube
-        every time), or S3 section reads falling back to the service when S3 cannot be reached (``auto``).
+        cutouts' rows and their PSF planes travel, every source of a file in one round trip), IRSA's cutout service
+        (one cutout per file holding every source's box, cut here; the service returns the whole 4.9 MB PSF cube
+        with each), or S3 section reads falling back to the service when S3 cannot be reached (``auto``).
     block_size : int
-        Block size for reading headers before section reads (bytes).
+        Bytes asked for per header read before section reads (a longer header takes another request).
     timeout : float
         Seconds per request.
     retries : int
         Attempts after the first for transient failures.
     backoff_s : float
         First retry delay; it doubles per attempt, times a random factor in [0.5, 1.5).
-    merge_gap : int
-        Section reads: rows of a cutout less than this many bytes apart are fetched as one request (0: a request
-        per row). Merging trades bytes for requests: a 0.1-degree cutout of a 2040-pixel plane is 58 rows of 232
-        bytes, 7.9 kB apart.
+    merge_gap : int or None
+        Section reads: byte ranges less than this many bytes apart are fetched as one request (0: a request per
+        row); None chooses it from ``round_trip_ms`` and ``bandwidth_mbps`` (`sections.merge_gap_bytes`).
+    round_trip_ms, bandwidth_mbps : float
+        The network model that chooses the merge gap: a request costs a round trip, a byte 8 / bandwidth.
     """
 
     name = "irsa"
 
     def __init__(self, *, sia_url, tap_url, data_url, s3_endpoint_url, bucket, collection, transport, cutouts,
-                 block_size, timeout, retries, backoff_s, merge_gap):
+                 block_size, timeout, retries, backoff_s, merge_gap, round_trip_ms, bandwidth_mbps):
         self.sia_url, self.tap_url = sia_url, tap_url
         self.data_url = data_url.rstrip("/") + "/"
         self.s3_endpoint_url, self.bucket = s3_endpoint_url, bucket
@@ -139,8 +144,10 @@ class IrsaArchive:
                 f"cutouts must be 'auto', 's3-section', 'http-section' or 'service', got {cutouts!r}")
         self.cutouts, self.block_size = cutouts, int(block_size)
         self.timeout, self.retries, self.backoff_s = float(timeout), int(retries), float(backoff_s)
-        self.merge_gap = int(merge_gap)
-        self.layouts = LayoutCache()  # headers of files already cut, for the other sources' cutouts of them
+        self.merge_gap = int(merge_gap) if merge_gap is not None else merge_gap_bytes(round_trip_ms, bandwidth_mbps)
+        self.layouts = LayoutCache()  # headers of files already read, for later batches of the same file
+        self._filesystems = {}
+        self._fs_lock = threading.Lock()
 
     def _retrying(self, what, call):
         """Run ``call()``; retry transient failures, raise `ArchiveError` naming ``what`` otherwise."""
@@ -234,42 +241,134 @@ class IrsaArchive:
             self._get(self.data_url + row["key"], dest)
         return Path(dest).stat().st_size
 
-    def fetch_cutout(self, row, ra, dec, size_deg, dest):
-        """Write a cutout MEF around (ra, dec) to ``dest``; returns the bytes fetched from the archive."""
+    def fetch_cutouts(self, row, positions, size_deg):
+        """Cutouts of several positions on one Level-2 file, all fetched together.
+
+        Returns
+        -------
+        cutouts : list
+            Per ``(ra, dec)``, the cutout MEF as bytes or the `NoCoverageError` of a position off the image.
+        transfer : `~spherex_sdt.archive.sections.Transfer`
+            Requests, round trips and bytes fetched from the archive.
+        """
         if self.cutouts != "service":
             try:
-                return self._section_cutout(row, ra, dec, size_deg, dest)
+                return self._section_cutouts(row, positions, size_deg)
             except ArchiveError:
                 if self.cutouts != "auto":
                     raise
                 log.warning("S3 section read of %s failed; using the cutout service", row["key"])
-        self._get(f"{self.data_url}{row['key']}?center={ra:.7f},{dec:.7f}d&size={size_deg:g}", dest)
-        return Path(dest).stat().st_size
+        return self._service_cutouts(row, positions, size_deg)
+
+    def fetch_cutout(self, row, ra, dec, size_deg, dest):
+        """Write one cutout MEF around (ra, dec) to ``dest``; returns the bytes fetched from the archive."""
+        (cutout,), transfer = self.fetch_cutouts(row, [(ra, dec)], size_deg)
+        if isinstance(cutout, Exception):
+            raise cutout
+        Path(dest).write_bytes(cutout)
+        return transfer.bytes
 
     def fetch_calibration(self, key, dest):
         """Download a calibration file (e.g. a solid-angle pixel map) by archive key."""
         self._get(self.data_url + safe_key(key, source="calibration"), dest)
 
-    def _section_cutout(self, row, ra, dec, size_deg, dest):
-        """Cutout from byte-range reads: the headers, the cutout rows of four planes and one PSF plane."""
-        if self.cutouts == "http-section":
-            import aiohttp
-            import fsspec
+    def _filesystem(self, kind):
+        """One fsspec filesystem per kind and backend, shared by the threads fetching files (connections reused)."""
+        with self._fs_lock:
+            if kind not in self._filesystems:
+                if kind == "http":
+                    import aiohttp
+                    import fsspec
 
+                    timeout = aiohttp.ClientTimeout(total=self.timeout)
+                    self._filesystems[kind] = fsspec.filesystem("http", client_kwargs={"timeout": timeout},
+                                                                skip_instance_cache=True)
+                else:
+                    self._filesystems[kind] = self._s3()
+            return self._filesystems[kind]
+
+    def _section_cutouts(self, row, positions, size_deg):
+        """Cutouts from byte-range reads: the headers (once per file), then every position's pixels at once."""
+        if self.cutouts == "http-section":
             url = path = self.data_url + row["key"]
-            fs = fsspec.filesystem("http", client_kwargs={"timeout": aiohttp.ClientTimeout(total=self.timeout)},
-                                   skip_instance_cache=True)
+            fs = self._filesystem("http")
         else:
-            url, path, fs = f"s3://{self.bucket}/{row['key']}", f"{self.bucket}/{row['key']}", self._s3()
-        # each range request is retried on its own; a failure that survives its retries fails the cutout
+            url, path, fs = f"s3://{self.bucket}/{row['key']}", f"{self.bucket}/{row['key']}", self._filesystem("s3")
+        # each range request is retried on its own; a failure that survives its retries fails the file's batch
         try:
-            cut, fetched, round_trips = remote_cutout(fs, path, ra, dec, size_deg, block_size=self.block_size,
-                                                      source=url, retry=self._retrying, layouts=self.layouts,
-                                                      merge_gap=self.merge_gap)
+            cutouts, transfer = batched_cutouts(fs, path, positions, size_deg, source=url, retry=self._retrying,
+                                                layouts=self.layouts, merge_gap=self.merge_gap,
+                                                header_bytes=self.block_size)
         except SpherexSdtError:
             raise
         except Exception as exc:  # e.g. a header astropy cannot parse
             raise ArchiveError(f"{url}: section read failed: {type(exc).__name__}: {exc}") from exc
-        cut.writeto(dest, overwrite=True)
-        log.debug("%s: cutout in %d round trips, %d bytes", url, round_trips, fetched)
-        return fetched
+        log.debug("%s: %d cutouts in %d requests (%d round trips), %d bytes", url, len(positions),
+                  transfer.requests, transfer.round_trips, transfer.bytes)
+        return cutouts, transfer
+
+    def _service_cutouts(self, row, positions, size_deg):
+        """Cutouts through IRSA's cutout service: one request per file for a box holding every position's cutout
+        (the service returns the whole PSF cube with every answer, so one answer beats one per source), cut here.
+
+        Positions whose box the service refuses (a centre off the image) are asked for one by one.
+        """
+        from fsspec.implementations.local import LocalFileSystem
+
+        transfer = Transfer()
+        center, union_deg = union_box(positions, size_deg)
+        single = len(positions) == 1
+        with tempfile.TemporaryDirectory(prefix="spherex-sdt-cutout-") as tmp:
+            local = Path(tmp) / "union.fits"
+            try:
+                self._get(self._cutout_url(row, *center, size_deg if single else union_deg), local)
+            except ArchiveError as exc:
+                if single or "HTTP Error 4" not in str(exc):
+                    raise
+                return self._service_one_by_one(row, positions, size_deg, transfer)
+            transfer.requests += 1
+            transfer.round_trips += 1
+            transfer.bytes += local.stat().st_size
+            try:
+                cutouts, _ = batched_cutouts(LocalFileSystem(), str(local), positions, size_deg,
+                                             source=self.data_url + row["key"])
+            except SpherexSdtError:
+                raise
+            except Exception as exc:
+                raise ArchiveError(f"{self.data_url}{row['key']}: cutout service answer unreadable: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+        return cutouts, transfer
+
+    def _service_one_by_one(self, row, positions, size_deg, transfer):
+        out = []
+        for ra, dec in positions:
+            try:
+                (cutout,), more = self._service_cutouts(row, [(ra, dec)], size_deg)
+            except ArchiveError as exc:
+                if "HTTP Error 400" not in str(exc):
+                    raise
+                out.append(NoCoverageError(f"{self.data_url}{row['key']}: the cutout service refused "
+                                           f"({ra:.6f}, {dec:.6f}): {exc}"))
+                continue
+            transfer += more
+            out.append(cutout)
+        return out, transfer
+
+    def _cutout_url(self, row, ra, dec, size_deg):
+        return f"{self.data_url}{row['key']}?center={ra:.7f},{dec:.7f}d&size={size_deg:.6g}"
+
+
+def union_box(positions, size_deg):
+    """Centre and side (deg) of one square cutout that holds the cutouts of every position, at any roll.
+
+    The centre is the mean position; the side twice the largest distance from it, plus the cutout's diagonal and a
+    pixel on each side (the service's box is pixel-aligned, so the union is cut on whole pixels).
+    """
+    from ..detectors import PIXEL_SCALE_ARCSEC
+
+    coords = SkyCoord([p[0] for p in positions] * u.deg, [p[1] for p in positions] * u.deg)
+    center = SkyCoord(coords.cartesian.mean(), representation_type="cartesian").spherical
+    middle = SkyCoord(center.lon, center.lat)
+    reach = float(middle.separation(coords).deg.max())
+    side = 2 * reach + size_deg * np.sqrt(2) + 2 * PIXEL_SCALE_ARCSEC / 3600
+    return (float(middle.ra.deg), float(middle.dec.deg)), side

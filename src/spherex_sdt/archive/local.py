@@ -76,6 +76,24 @@ class LocalArchive:
         with fits.open(path, memmap=True) as hdul:
             make_cutout(hdul, ra, dec, size_deg, source=str(path)).writeto(dest, overwrite=True)
 
+    def fetch_cutouts(self, row, positions, size_deg):
+        """Cutouts of several positions on the row's file, cut as section reads cut them (`sections.batched_cutouts`
+        on the local file): the nearest PSF plane, CHECKSUM and DATASUM in every HDU.
+
+        Returns
+        -------
+        cutouts : list
+            Per ``(ra, dec)``, the cutout MEF as bytes or the `NoCoverageError` of a position off the image.
+        transfer : `~spherex_sdt.archive.sections.Transfer`
+            The file reads (bytes read from disk).
+        """
+        from fsspec.implementations.local import LocalFileSystem
+
+        from .sections import batched_cutouts
+
+        path = self._path(row["key"])
+        return batched_cutouts(LocalFileSystem(), str(path), positions, size_deg, source=str(path))
+
     def fetch_calibration(self, key, dest):
         """Copy a calibration file (e.g. a solid-angle pixel map) to ``dest``."""
         shutil.copyfile(self._path(key), dest)

@@ -1,25 +1,40 @@
-"""Cutouts from byte ranges of a remote Level-2 file (S3 or HTTP), fetching only the pixels a cutout needs.
+"""Cutouts of remote Level-2 files from byte ranges: all of a target's sources cut from a file in one batched read.
 
-Headers are read through a small block cache (one round trip per HDU, since each header says where the next one
-starts) and kept in a `LayoutCache`: further cutouts of the same file, for other sources, skip them. Then each
-cutout row of IMAGE, FLAGS, VARIANCE and ZODI is one byte range (a 60-pixel row of a 2040-pixel plane is 240 of
-its 8160 bytes) and the PSF plane nearest the source one more, all requested together in one ``cat_ranges`` call.
-Every request that fails or comes back short is retried on its own, so one dropped request among hundreds does not
-restart the cutout. The result is the MEF `make_cutout` writes.
+Per file (an S3 object or an HTTP URL):
+
+1. **Headers**, read once per file and kept in a `LayoutCache` for the next batch: the file's size, then one request
+   of ``header_bytes`` per HDU (each header says where the next one starts, so these are sequential; a longer
+   header takes another request).
+2. **Pixels**, every source's at once, in one round trip (one ``cat_ranges`` call): the rows of IMAGE, FLAGS,
+   VARIANCE and ZODI that the union of the sources' boxes covers, cut to the columns the boxes cover, and the PSF
+   planes of their zones. Ranges less than ``merge_gap`` bytes apart travel as one request (`merge_gap_bytes`
+   chooses it from a modelled round-trip time and bandwidth: a request costs a round trip, a byte 8 / bandwidth).
+3. **Cutouts**, one MEF per source, built from a template that astropy renders once per file (`make_cutout`'s
+   output with ``psf="nearest"``, written with CHECKSUM and DATASUM): per source only NAXISn, CRPIXn/A/W, the PSF
+   zone cards, the pixels and the checksums change. The bytes read by astropy equal `make_cutout`'s HDUs (tests);
+   building them takes ~1 ms, where ``make_cutout`` + ``writeto`` + a verifying re-read take ~25 ms
+   (``benchmarks/cutout_transport.py``).
+
+Every request that fails or comes back short is retried on its own through the caller's retry policy, so one
+dropped request among a batch does not restart the batch.
 """
 
-import io
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ArchiveError, NoCoverageError
+from ..io.fits_file import BITPIX_DTYPE, CARD, checksum_value, datasum, hdu_spans, padded
 from ..io.spectral_image import nearest_psf_plane
-from .cutouts import cutout_geometry, make_cutout
+from .cutouts import cutout_geometries, make_cutout
 
-__all__ = ["LayoutCache", "RangeSection", "RemoteFile", "TruncatedRead", "remote_cutout"]
+__all__ = ["LayoutCache", "TruncatedRead", "Transfer", "batched_cutouts", "merge_gap_bytes", "merge_ranges",
+           "read_layout"]
 
-_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+PLANES = ("IMAGE", "FLAGS", "VARIANCE", "ZODI")
+"""Image HDUs cut to each source's box."""
 
 
 def _no_retry(what, call):  # noqa: ARG001  the retry hook's signature: (what is being read, the read)
@@ -30,19 +45,49 @@ class TruncatedRead(OSError):
     """A byte range came back shorter than asked (a dropped connection or a truncated body)."""
 
 
+@dataclass
+class Transfer:
+    """What reading a file cost: HTTP/S3 requests, round trips (batches of concurrent requests) and bytes."""
+
+    requests: int = 0
+    round_trips: int = 0
+    bytes: int = 0
+
+    def __iadd__(self, other):
+        self.requests += other.requests
+        self.round_trips += other.round_trips
+        self.bytes += other.bytes
+        return self
+
+
+def merge_gap_bytes(round_trip_ms, bandwidth_mbps):
+    """The gap below which two byte ranges are cheaper fetched as one request than as two.
+
+    A second request costs one round trip; fetching the gap costs ``gap * 8 / bandwidth``. They are equal at
+    ``round_trip * bandwidth / 8`` bytes: 375 kB at 30 ms and 100 Mbit/s.
+    """
+    return int(float(round_trip_ms) / 1000.0 * float(bandwidth_mbps) * 1e6 / 8)
+
+
+def merge_ranges(starts, ends, max_gap):
+    """Sorted, merged byte ranges: overlapping or touching ranges always, ranges less than ``max_gap`` apart too."""
+    starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+    if starts.size == 0:
+        return starts, ends
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], ends[order]
+    reach = np.maximum.accumulate(ends)
+    new = np.ones(starts.size, bool)
+    new[1:] = starts[1:] - reach[:-1] >= max(int(max_gap), 1)
+    first = np.flatnonzero(new)
+    return starts[first], np.maximum.reduceat(ends, first)
+
+
 class _Ranges:
-    """Fetches byte ranges of one remote file, checking lengths and retrying single failed ranges."""
+    """Byte ranges of one remote file: one round trip per `fetch`, lengths checked, failed ranges retried alone."""
 
-    def __init__(self, fs, path, retry, merge_gap=0):
-        self.fs, self.path, self.retry, self.merge_gap = fs, path, retry, int(merge_gap)
-        self.bytes_fetched = 0
-        self.round_trips = 0
-        self._prefetched = {}
-
-    def prefetch(self, starts, ends):
-        """Fetch these ranges in one round trip; later `fetch` calls of exactly these ranges take them from here."""
-        for start, end, chunk in zip(starts, ends, self._fetch(starts, ends)):
-            self._prefetched[(start, end)] = chunk
+    def __init__(self, fs, path, retry, transfer):
+        self.fs, self.path, self.retry, self.transfer = fs, path, retry, transfer
 
     def _one(self, start, end):
         chunk = self.fs.cat_file(self.path, start=start, end=end)
@@ -51,137 +96,123 @@ class _Ranges:
         return chunk
 
     def fetch(self, starts, ends):
-        if all((start, end) in self._prefetched for start, end in zip(starts, ends)):
-            return [self._prefetched.pop((start, end)) for start, end in zip(starts, ends)]
-        return self._fetch(starts, ends)
-
-    def _fetch(self, starts, ends):
-        if self.merge_gap > 0 and len(starts) > 1:
-            # ranges closer than merge_gap become one request: fewer requests for a few more bytes
-            from fsspec.utils import merge_offset_ranges
-
-            _, merged_starts, merged_ends = merge_offset_ranges([self.path] * len(starts), list(starts), list(ends),
-                                                                max_gap=self.merge_gap)
-            if len(merged_starts) < len(starts):
-                blocks = self._fetch_exact(merged_starts, merged_ends)
-                out = []
-                for start, end in zip(starts, ends):
-                    k = int(np.searchsorted(merged_starts, start, side="right")) - 1
-                    out.append(blocks[k][start - merged_starts[k]:end - merged_starts[k]])
-                return out
-        return self._fetch_exact(starts, ends)
-
-    def _fetch_exact(self, starts, ends):
-        self.round_trips += 1
+        starts, ends = [int(s) for s in starts], [int(e) for e in ends]
+        self.transfer.round_trips += 1
+        self.transfer.requests += len(starts)
         chunks = self.fs.cat_ranges([self.path] * len(starts), starts, ends, on_error="return")
         out = []
         for chunk, start, end in zip(chunks, starts, ends):
             if isinstance(chunk, BaseException) or len(chunk) != end - start:
+                self.transfer.requests += 1
                 chunk = self.retry(f"{self.path} bytes {start}-{end - 1}", lambda s=start, e=end: self._one(s, e))
             out.append(chunk)
-        self.bytes_fetched += int(sum(e - s for s, e in zip(starts, ends)))
+        self.transfer.bytes += sum(e - s for s, e in zip(starts, ends))
         return out
 
 
-class RemoteFile(io.RawIOBase):
-    """A read-only, seekable binary file over byte ranges, fetched in cached blocks (for header parsing)."""
+@dataclass
+class _Plane:
+    """An image HDU of a remote file whose pixels are read as byte ranges."""
 
-    def __init__(self, ranges, size, block_size):
-        super().__init__()
-        self.ranges, self.size, self.block_size = ranges, int(size), int(block_size)
-        self.name, self.mode, self._pos, self._blocks = ranges.path, "rb", 0, {}
+    name: str
+    header: object  # astropy Header
+    offset: int
+    shape: tuple
+    bitpix: int
 
-    def readable(self):
-        return True
+    @property
+    def dtype(self):
+        return np.dtype(BITPIX_DTYPE[self.bitpix])
 
-    def seekable(self):
-        return True
+    def row_ranges(self, box):
+        """``(starts, ends)`` of the bytes of a box ``(x0, x1, y0, y1)`` of a 2-D plane: one range per row."""
+        x0, x1, y0, y1 = box
+        size, row = self.dtype.itemsize, self.shape[1] * self.dtype.itemsize
+        starts = self.offset + np.arange(y0, y1, dtype=np.int64) * row + x0 * size
+        return starts, starts + (x1 - x0) * size
 
-    def tell(self):
-        return self._pos
-
-    def seek(self, offset, whence=io.SEEK_SET):
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        self._pos = max(0, base + int(offset))
-        return self._pos
-
-    def _block(self, k):
-        if k not in self._blocks:
-            start = k * self.block_size
-            end = min(start + self.block_size, self.size)
-            (self._blocks[k],) = self.ranges.fetch([start], [end])
-        return self._blocks[k]
-
-    def readinto(self, buffer):
-        n = min(len(buffer), max(self.size - self._pos, 0))
-        done = 0
-        while done < n:
-            k, offset = divmod(self._pos + done, self.block_size)
-            block = self._block(k)[offset : offset + n - done]
-            buffer[done : done + len(block)] = block
-            done += len(block)
-        self._pos += n
-        return n
+    def plane_range(self, k0):
+        """``(start, end)`` of plane ``k0`` of a cube."""
+        plane = int(np.prod(self.shape[1:])) * self.dtype.itemsize
+        return self.offset + k0 * plane, self.offset + (k0 + 1) * plane
 
 
-class RangeSection:
-    """``section``-like access to an uncompressed image HDU of a remote file, one byte range per row.
+def _data_size(header):
+    naxis = [int(header[f"NAXIS{k}"]) for k in range(1, int(header.get("NAXIS", 0)) + 1)]
+    if not naxis:
+        return 0
+    return abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (
+        int(header.get("PCOUNT", 0)) + int(np.prod(naxis)))
 
-    Supports ``[y0:y1, x0:x1]`` on 2-D images and ``[k0:k1]`` (whole planes) on 3-D cubes.
+
+def _end_card(buffer):
+    """Offset of the END card of the header at the start of ``buffer``, or -1."""
+    end = 0
+    while True:
+        end = buffer.find(b"END     ", end)
+        if end < 0 or end % CARD == 0:
+            return end
+        end += 1
+
+
+def read_layout(ranges, size, header_bytes, *, source):
+    """What a remote file's headers say: per HDU a `_Plane` (pixels read later as ranges) or its raw bytes (HDUs
+    without pixel planes, PRIMARY and WCS-WAVE, read whole).
+
+    Raises
+    ------
+    ArchiveError
+        Naming ``source``, for a header without END, a file shorter than its headers say, or a pixel HDU that is not
+        a plain image (tile-compressed, scaled): byte ranges cannot cut those.
     """
+    from astropy.io import fits
 
-    def __init__(self, ranges, offset, shape, bitpix):
-        self.ranges, self.offset, self.shape = ranges, int(offset), tuple(shape)
-        self.dtype = np.dtype(_DTYPES[int(bitpix)])
+    window = max(int(header_bytes), 2880)
+    held = {"start": 0, "bytes": b""}
 
-    def byte_ranges(self, key):
-        """``(starts, ends, shape)`` of the bytes ``self[key]`` reads: one range per row, or one for the planes."""
-        size = self.dtype.itemsize
-        if len(self.shape) == 2:
-            ys, xs = key
-            y0, y1, _ = ys.indices(self.shape[0])
-            x0, x1, _ = xs.indices(self.shape[1])
-            row = self.shape[1] * size
-            starts = [self.offset + y * row + x0 * size for y in range(y0, y1)]
-            return starts, [s + (x1 - x0) * size for s in starts], (y1 - y0, x1 - x0)
-        k0, k1, _ = (key[0] if isinstance(key, tuple) else key).indices(self.shape[0])
-        plane = int(np.prod(self.shape[1:])) * size
-        return [self.offset + k0 * plane], [self.offset + k1 * plane], (k1 - k0,) + self.shape[1:]
+    def get(start, end):
+        have = held["bytes"]
+        if not (held["start"] <= start and end <= held["start"] + len(have)):
+            stop = min(max(end, start + window), size)
+            (held["bytes"],) = ranges.fetch([start], [stop])
+            held["start"] = start
+        return held["bytes"][start - held["start"]:end - held["start"]]
 
-    def __getitem__(self, key):
-        starts, ends, shape = self.byte_ranges(key)
-        return np.frombuffer(b"".join(self.ranges.fetch(starts, ends)), self.dtype).reshape(shape)
-
-
-class _RemoteHDU:
-    """An image HDU of a remote file: its header, and its pixels as a `RangeSection`."""
-
-    def __init__(self, name, header, shape, section):
-        self.name, self.header, self.shape, self.section = name, header, tuple(shape), section
-
-
-class _RemoteHDUList(list):
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            for hdu in self:
-                if hdu.name == key:
-                    return hdu
-            raise KeyError(key)
-        return super().__getitem__(key)
-
-    def __contains__(self, name):
-        return any(hdu.name == name for hdu in self)
-
-
-_PIXEL_PLANES = ("IMAGE", "FLAGS", "VARIANCE", "ZODI", "PSF")
+    layout, offset = [], 0
+    while offset < size:
+        n = window
+        while True:
+            text = get(offset, min(offset + n, size))
+            end = _end_card(text)
+            if end >= 0:
+                break
+            if offset + n >= size:
+                raise ArchiveError(f"{source}: HDU {len(layout)} at byte {offset} has no END card")
+            n += window
+        header_end = offset + padded(end + CARD)
+        header = fits.Header.fromstring(text[:header_end - offset].decode("ascii", "replace"))
+        data_size = _data_size(header)
+        if header_end + data_size > size:
+            raise ArchiveError(f"{source}: HDU {len(layout)} needs {header_end + data_size} bytes, the file has "
+                               f"{size}")
+        name = str(header.get("EXTNAME", "PRIMARY" if not layout else "")).strip().upper()
+        if name in (*PLANES, "PSF") and int(header.get("NAXIS", 0)) >= 2:
+            plain = (header.get("XTENSION") == "IMAGE" and int(header["BITPIX"]) in BITPIX_DTYPE
+                     and header.get("BSCALE", 1) == 1 and header.get("BZERO", 0) == 0)
+            if not plain:
+                raise ArchiveError(f"{source}: {name} is not a plain image HDU (compressed or scaled); byte ranges "
+                                   "cannot cut it")
+            shape = tuple(int(header[f"NAXIS{k}"]) for k in range(int(header["NAXIS"]), 0, -1))
+            layout.append(_Plane(name, header, header_end, shape, int(header["BITPIX"])))
+        else:
+            layout.append(get(offset, header_end + padded(data_size)))
+        offset = header_end + padded(data_size)
+    return layout
 
 
 class LayoutCache:
-    """What the headers of remote files said, kept for the next cutout of the same file (thread-safe, bounded).
-
-    A layout is a list with, per HDU, either ``(name, header, data_offset, shape, bitpix)`` for a pixel plane or
-    the small HDU itself (PRIMARY, WCS-WAVE), read whole.
-    """
+    """File layouts already read (headers, offsets, small HDUs), kept for the next batch of the same file
+    (thread-safe, bounded, most recently used kept)."""
 
     def __init__(self, max_files=1024):
         self.max_files = int(max_files)
@@ -203,84 +234,228 @@ class LayoutCache:
                 self._layouts.popitem(last=False)
 
 
-def _read_layout(ranges, size, block_size):
+# -- cutouts from a layout and fetched bytes ------------------------------------------------------------------------
+class _Zeros:
+    """``section``-like stand-in that returns zeros of the right shape and dtype (for rendering the template)."""
+
+    def __init__(self, plane):
+        self.plane = plane
+
+    def __getitem__(self, key):
+        if len(self.plane.shape) == 2:
+            ys, xs = key
+            y0, y1, _ = ys.indices(self.plane.shape[0])
+            x0, x1, _ = xs.indices(self.plane.shape[1])
+            return np.zeros((y1 - y0, x1 - x0), self.plane.dtype)
+        k0, k1, _ = (key[0] if isinstance(key, tuple) else key).indices(self.plane.shape[0])
+        return np.zeros((k1 - k0, *self.plane.shape[1:]), self.plane.dtype)
+
+
+class _TemplateHdu:
+    def __init__(self, plane):
+        self.name, self.header, self.shape, self.section = plane.name, plane.header, plane.shape, _Zeros(plane)
+
+
+class _HduList(list):
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            for hdu in self:
+                if hdu.name == key:
+                    return hdu
+            raise KeyError(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, name):
+        return any(hdu.name == name for hdu in self)
+
+
+def _as_hdulist(layout):
+    """The layout as an HDU list `make_cutout` can cut: planes read as zeros, small HDUs parsed by astropy."""
     from astropy.io import fits
 
-    layout = []
-    raw = RemoteFile(ranges, size, block_size)
-    with fits.open(io.BufferedReader(raw, buffer_size=2880), lazy_load_hdus=True) as hdul:
-        for index in range(len(hdul)):
-            hdu = hdul[index]
-            if hdu.name in _PIXEL_PLANES and hdu.header.get("NAXIS", 0) >= 2:
-                layout.append((hdu.name, hdu.header.copy(), hdu.fileinfo()["datLoc"], hdu.shape,
-                               int(hdu.header["BITPIX"])))
+    small = fits.HDUList.fromstring(b"".join(entry for entry in layout if isinstance(entry, bytes)))
+    parsed = iter(small)
+    return _HduList(_TemplateHdu(entry) if isinstance(entry, _Plane) else next(parsed) for entry in layout)
+
+
+class _Header:
+    """A rendered header (padded text) whose chosen cards are replaced per cutout."""
+
+    def __init__(self, text, keys):
+        from astropy.io import fits
+
+        self.cards = [text[k:k + CARD] for k in range(0, len(text), CARD)]
+        self.index, self.comments = {}, {}
+        for k, card in enumerate(self.cards):
+            keyword = card[:8].rstrip()
+            if keyword in keys and keyword not in self.index:
+                self.index[keyword] = k
+                self.comments[keyword] = fits.Card.fromstring(card).comment
+
+    def render(self, values):
+        from astropy.io import fits
+
+        cards = list(self.cards)
+        for key, value in values.items():
+            if key in self.index:
+                cards[self.index[key]] = fits.Card(key, value, self.comments[key]).image
+        return "".join(cards)
+
+
+def _with_checksum(header, values, data):
+    """Padded header and data bytes of an HDU, its cards set to ``values`` and its DATASUM and CHECKSUM filled in."""
+    data = data + b"\0" * (padded(len(data)) - len(data))
+    values = {**values, "DATASUM": str(datasum(data))}
+    zeroed = header.render({**values, "CHECKSUM": "0" * 16}).encode("ascii")
+    final = header.render({**values, "CHECKSUM": checksum_value(zeroed, int(values["DATASUM"]))})
+    return final.encode("ascii") + data
+
+
+class _Cutter:
+    """Builds the cutouts of one file: the template rendered once, then per source its cards and pixels."""
+
+    _SHIFTED = tuple(f"CRPIX{axis}{alt}" for axis in "12" for alt in ("", "A", "W"))
+
+    def __init__(self, layout, first, size_deg, source):
+        from io import BytesIO
+
+        self.layout, self.source = layout, source
+        ra, dec = first
+        template = make_cutout(_as_hdulist(layout), ra, dec, size_deg, source=source, psf="nearest")
+        buffer = BytesIO()
+        template.writeto(buffer, checksum=True)
+        rendered = buffer.getvalue()
+        self.hdus = []
+        for header, start, offset, size in hdu_spans(rendered):
+            name = str(header.get("EXTNAME", "PRIMARY" if not self.hdus else "")).strip().upper()
+            keys = {"CHECKSUM", "DATASUM", "NAXIS1", "NAXIS2", *self._SHIFTED, "XCTR_1", "YCTR_1", "PSFZONE"}
+            self.hdus.append((name, _Header(rendered[start:offset].decode("ascii"), keys),
+                              rendered[start:offset + padded(size)]))
+        self.planes = {entry.name: entry for entry in layout if isinstance(entry, _Plane)}
+
+    def cutout(self, box, k0, centres, pixels):
+        """The MEF bytes of one cutout; ``pixels(plane, starts, ends)`` gives the bytes of ranges of a plane."""
+        x0, x1, y0, y1 = box
+        out = []
+        for name, header, raw in self.hdus:
+            plane = self.planes.get(name)
+            if plane is not None and name in PLANES:
+                values = {"NAXIS1": x1 - x0, "NAXIS2": y1 - y0}
+                for key in self._SHIFTED:
+                    if key in plane.header:
+                        values[key] = plane.header[key] - (x0 if key[5] == "1" else y0)
+                data = pixels(plane, *plane.row_ranges(box))
+            elif plane is not None and name == "PSF":
+                values = {"XCTR_1": centres[k0, 0], "YCTR_1": centres[k0, 1], "PSFZONE": k0 + 1}
+                data = pixels(plane, *(np.array([v]) for v in plane.plane_range(k0)))
             else:
-                layout.append(hdu.copy())  # PRIMARY and WCS-WAVE: small, read whole
-    return layout
+                out.append(raw)  # PRIMARY, WCS-WAVE: as astropy wrote them, checksums included
+                continue
+            out.append(_with_checksum(header, values, data))
+        return b"".join(out)
 
 
-def remote_cutout(fs, path, ra, dec, size_deg, *, block_size=16_384, source=None, retry=_no_retry, layouts=None,
-                  merge_gap=0):
-    """Cutout of a remote Level-2 file with only the needed bytes fetched.
+def _pixel_plan(layout, positions, size_deg, source):
+    """Per position: ``(box, psf plane, zone centres)`` or the `NoCoverageError` of a position off the image."""
+    planes = {entry.name: entry for entry in layout if isinstance(entry, _Plane)}
+    if "IMAGE" not in planes:
+        raise ArchiveError(f"{source}: no IMAGE HDU")
+    image, psf = planes["IMAGE"], planes.get("PSF")
+    plan = []
+    for geometry in cutout_geometries(image.header, image.shape, positions, size_deg, source=source):
+        if isinstance(geometry, NoCoverageError):
+            plan.append(geometry)
+            continue
+        _, box, parent = geometry
+        k0, centres = (nearest_psf_plane(psf.header, psf.shape[0], *parent, source=source)
+                       if psf is not None and len(psf.shape) == 3 else (None, None))
+        plan.append((box, k0, centres))
+    return plan
+
+
+def _wanted_ranges(layout, plan):
+    """Every byte range the covered positions need: their boxes' rows in each plane, and their PSF planes."""
+    starts, ends = [], []
+    for entry in layout:
+        if not isinstance(entry, _Plane):
+            continue
+        for item in plan:
+            if isinstance(item, Exception):
+                continue
+            box, k0, _ = item
+            if entry.name in PLANES and len(entry.shape) == 2:
+                s, e = entry.row_ranges(box)
+            elif entry.name == "PSF" and k0 is not None:
+                s, e = (np.array([v]) for v in entry.plane_range(k0))
+            else:
+                continue
+            starts.append(s)
+            ends.append(e)
+    if not starts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(starts), np.concatenate(ends)
+
+
+def batched_cutouts(fs, path, positions, size_deg, *, source=None, retry=_no_retry, layouts=None, merge_gap=0,
+                    header_bytes=65536):
+    """The cutouts of several positions on one remote Level-2 file, with one round trip for all their pixels.
 
     Parameters
     ----------
     fs : fsspec filesystem
-        S3 or HTTP.
+        S3, HTTP or local.
+    path : str
+        The file on ``fs``.
+    positions : sequence of (ra, dec)
+        Cutout centres, deg.
+    size_deg : float
+        Cutout side, deg.
+    source : str
+        Names the file in errors and keys the layout cache (the URL).
     retry : callable
         ``retry(what, call)`` runs ``call()`` with the caller's retry policy; applied to every single request.
     layouts : `LayoutCache`, optional
-        Headers of files read before (keyed by ``source``); the file's are added after reading them.
+        Layouts of files read before; this file's is added after reading its headers.
     merge_gap : int
-        Pixel ranges less than this many bytes apart are fetched as one request (0: one request per row).
+        Byte ranges less than this apart are fetched as one request (see `merge_gap_bytes`).
+    header_bytes : int
+        Bytes asked for per header read.
 
     Returns
     -------
-    hdulist, bytes_fetched, round_trips
+    cutouts : list
+        Per position, the cutout MEF as bytes (IMAGE, FLAGS, VARIANCE, ZODI cut to the box; the nearest PSF plane;
+        PRIMARY and WCS-WAVE whole; CHECKSUM and DATASUM in every HDU), or the `NoCoverageError` of a position off
+        the image, for which nothing is fetched.
+    transfer : `Transfer`
+        Requests, round trips and bytes this call cost.
     """
-    from astropy.io import fits
-
     source = source or path
-    ranges = _Ranges(fs, path, retry, merge_gap)
+    transfer = Transfer()
+    ranges = _Ranges(fs, path, retry, transfer)
     layout = layouts.get(source) if layouts is not None else None
     if layout is None:
         size = retry(f"{source} (size)", lambda: fs.size(path))
-        ranges.round_trips += 1
-        layout = _read_layout(ranges, size, block_size)
+        transfer.requests += 1
+        transfer.round_trips += 1
+        layout = read_layout(ranges, size, header_bytes, source=source)
         if layouts is not None:
             layouts.put(source, layout)
-    hdul = _RemoteHDUList()
-    for entry in layout:
-        if isinstance(entry, tuple):
-            name, header, offset, shape, bitpix = entry
-            hdul.append(_RemoteHDU(name, header, shape, RangeSection(ranges, offset, shape, bitpix)))
-        else:
-            hdul.append(entry)
-    _prefetch_cutout(ranges, hdul, ra, dec, size_deg, source)
-    cut = make_cutout(hdul, ra, dec, size_deg, source=source, psf="nearest")
-    cut = fits.HDUList([h.copy() for h in cut])  # detach from the layout cache
-    return cut, ranges.bytes_fetched, ranges.round_trips
+    plan = _pixel_plan(layout, positions, size_deg, source)
+    covered = [k for k, item in enumerate(plan) if not isinstance(item, Exception)]
+    if not covered:
+        return list(plan), transfer
+    wanted_starts, wanted_ends = _wanted_ranges(layout, plan)
+    starts, ends = merge_ranges(wanted_starts, wanted_ends, merge_gap)
+    blocks = ranges.fetch(starts, ends)
 
+    def pixels(_, want_starts, want_ends):
+        k = np.searchsorted(starts, want_starts, side="right") - 1
+        return b"".join(blocks[b][s - starts[b]:e - starts[b]] for b, s, e in zip(k, want_starts, want_ends))
 
-def _prefetch_cutout(ranges, hdul, ra, dec, size_deg, source):
-    """Request every row `make_cutout` will read, and the PSF plane, in one round trip."""
-    if "IMAGE" not in hdul:
-        return  # make_cutout says what is wrong
-    _, (x0, x1, y0, y1), parent = cutout_geometry(hdul["IMAGE"].header, hdul["IMAGE"].shape, ra, dec, size_deg,
-                                                  source=source)
-    starts, ends = [], []
-    for hdu in hdul:
-        if not isinstance(hdu, _RemoteHDU):
-            continue
-        if hdu.name == "PSF" and len(hdu.shape) == 3:
-            k0, _ = nearest_psf_plane(hdu.header, hdu.shape[0], *parent, source=source)
-            key = slice(k0, k0 + 1)
-        elif hdu.name != "PSF" and len(hdu.shape) == 2:
-            key = (slice(y0, y1), slice(x0, x1))
-        else:
-            continue
-        more_starts, more_ends, _ = hdu.section.byte_ranges(key)
-        starts += more_starts
-        ends += more_ends
-    if starts:
-        ranges.prefetch(starts, ends)
+    cutter = _Cutter(layout, positions[covered[0]], size_deg, source)
+    out = list(plan)
+    for k in covered:
+        box, k0, centres = plan[k]
+        out[k] = cutter.cutout(box, k0, centres, pixels)
+    return out, transfer

@@ -272,7 +272,8 @@ def hdu_spans(buffer, *, plain=False):
 
     ``header`` is a `HeaderCards`. The walk checks the structure only: every header ends with an END card and every
     HDU's data (of the size its NAXISn, BITPIX, PCOUNT and GCOUNT give) lies inside the buffer, which must end at the
-    last HDU's padded end (zero padding after it is allowed). With ``plain=True`` HDUs this reader does not decode raise `_NeedsAstropy`.
+    last HDU's padded end (zero padding after it is allowed). With ``plain=True`` HDUs this reader does not decode
+    raise `_NeedsAstropy`.
 
     Raises
     ------

@@ -6,10 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from astropy.table import Table, vstack
+from astropy.table import Table
 
 from .. import status
-from ..archive import cached_fetch, cutout_cache_name, open_archive, safe_file_name
+from ..archive import cached_fetch, cutout_cache_name, open_archive, safe_file_name, search_positions, store_cutout
+from ..archive.cache import remove_stale_parts, usable
+from ..archive.sections import Transfer
 from ..detectors import PIXEL_SCALE_ARCSEC, parse_pair
 from ..errors import NoCoverageError, SpherexSdtError
 from ..imaging.pairs import choose_pair
@@ -105,48 +107,86 @@ def _link(target, link):
         os.symlink(os.path.relpath(target, link.parent), tmp)
 
 
-def fetch_source_cutouts(selected, detectors, size_deg, threads, archive, cache_dir, output):
-    """For every selected source, find each exposure containing it and fetch a cutout (in parallel, cached).
+_MANIFEST_COLUMNS = ("source", "obs_id", "detector", "mjd", "file_name", "ra", "dec", "path", "status", "error")
 
-    One job per target and pair, never per cutout. The manifest lists every (source, exposure) with its cutout
-    path and status; failures are recorded, not dropped.
+
+def fetch_source_cutouts(selected, detectors, size_deg, threads, archive, cache_dir, output):
+    """Every exposure containing each selected source, and its cutout (cached; fetched per file, in parallel).
+
+    One job per target and pair, never per cutout. One exposure search for all the sources
+    (`spherex_sdt.archive.search_positions`); then per exposure file one batched fetch of every source's cutout
+    that is not cached yet (`fetch_cutouts` of the backend: one round trip for all their pixels over section reads),
+    ``threads`` files at a time. A file whose batch fails is tried once more on its own; if it fails again only its
+    cutouts are marked failed. The manifest lists every (source, exposure) with its cutout path and status;
+    failures are recorded, not dropped.
     """
     sources = Table.read(selected, format="ascii.ecsv")
     backend = open_archive(archive)
     started = now_utc()
-    tables = []
-    for row in sources:
-        ra, dec = float(row["ra"]), float(row["dec"])
-        found = backend.search_exposures(ra, dec, detectors)
-        found.add_column([str(row["source"])] * len(found), name="source", index=0)
-        found["ra"], found["dec"] = np.full(len(found), ra), np.full(len(found), dec)
-        tables.append(found)
-    exposures = vstack(tables, metadata_conflicts="silent") if tables else None
-    if exposures is None or len(exposures) == 0:
-        exposures = Table(names=("source", "obs_id", "detector", "mjd", "file_name", "ra", "dec", "path", "status",
-                                 "error"), dtype=(str, str, int, float, str, float, float, str, str, str))
+    positions = [(str(row["source"]), float(row["ra"]), float(row["dec"])) for row in sources]
+    exposures = search_positions(backend, positions, detectors)
+    if len(exposures) == 0:
+        exposures = Table(names=_MANIFEST_COLUMNS, dtype=(str, str, int, float, str, float, float, str, str, str))
+        transfer = Transfer()
     else:
-
-        def fetch(item):
-            name = cutout_cache_name(item["file_name"], item["ra"], item["dec"], size_deg)
-            dest = Path(cache_dir) / "cutouts" / name
-            try:
-                cached_fetch(dest, lambda tmp: backend.fetch_cutout(item, item["ra"], item["dec"], size_deg, tmp),
-                             require=LEVEL2_HDUS, source=item["access_url"])
-                return str(dest), "ok", ""
-            except (SpherexSdtError, OSError) as exc:
-                log.warning("cutout of %s for source %s failed: %s", item["file_name"], item["source"], exc)
-                return "", "failed", str(exc)
-
-        with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
-            results = list(pool.map(fetch, exposures))
-        exposures["path"] = [r[0] for r in results]
-        exposures["status"] = [r[1] for r in results]
-        exposures["error"] = [r[2] for r in results]
+        transfer = _fetch_cutouts(exposures, backend, size_deg, threads, Path(cache_dir) / "cutouts")
     product_status, reason = status.status_of(sources.meta)
     exposures.meta.update({"size_deg": size_deg, "query_time_utc": started, "backend": backend.name,
                            "n_sources": len(sources), "status": product_status, "reason": reason,
-                           "n_detections": sources.meta.get("n_detections", 0)})
+                           "n_detections": sources.meta.get("n_detections", 0),
+                           "requests": transfer.requests, "bytes_fetched": transfer.bytes})
     write_table(exposures, output)
-    n_ok = int(np.sum(exposures["status"] == "ok")) if len(exposures) else 0
-    log.info("%d sources: %d exposures, %d cutouts fetched", len(sources), len(exposures), n_ok)
+    n_ok = int(np.sum(exposures["status"] == status.OK)) if len(exposures) else 0
+    log.info("%d sources: %d exposures, %d cutouts (%d requests, %d bytes fetched)", len(sources), len(exposures),
+             n_ok, transfer.requests, transfer.bytes)
+
+
+def _fetch_cutouts(exposures, backend, size_deg, threads, folder):
+    """Fill ``path``, ``status`` and ``error`` of a manifest: cache hits first, then one batch per file."""
+    remove_stale_parts(folder)
+    n = len(exposures)
+    paths = [str(folder / cutout_cache_name(r["file_name"], r["ra"], r["dec"], size_deg)) for r in exposures]
+    states, errors = [status.FAILED] * n, [""] * n
+    pending = {}
+    for k, row in enumerate(exposures):
+        if usable(paths[k], LEVEL2_HDUS, source=row["access_url"]):
+            states[k] = status.OK
+        else:
+            pending.setdefault(str(row["key"]), []).append(k)
+    total = Transfer()
+
+    def fetch_file(rows):
+        first = exposures[rows[0]]
+        positions = [(float(exposures["ra"][k]), float(exposures["dec"][k])) for k in rows]
+        for attempt in (1, 2):  # a failed batch is tried once more, alone
+            try:
+                cutouts, transfer = backend.fetch_cutouts(first, positions, size_deg)
+                break
+            except (SpherexSdtError, OSError) as exc:
+                if attempt == 2:
+                    log.warning("cutouts of %s failed: %s", first["file_name"], exc)
+                    return [(k, status.FAILED, str(exc)) for k in rows], Transfer()
+                log.warning("cutouts of %s failed (%s); trying the file again", first["file_name"], exc)
+        out = []
+        for k, cutout in zip(rows, cutouts):
+            try:
+                if isinstance(cutout, Exception):
+                    raise cutout
+                store_cutout(paths[k], cutout, require=LEVEL2_HDUS, source=exposures["access_url"][k])
+                out.append((k, status.OK, ""))
+            except (SpherexSdtError, OSError) as exc:
+                log.warning("cutout of %s for source %s failed: %s", first["file_name"], exposures["source"][k], exc)
+                out.append((k, status.FAILED, str(exc)))
+        return out, transfer
+
+    with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+        for results, transfer in pool.map(fetch_file, pending.values()):
+            total += transfer
+            for k, state, error in results:
+                states[k], errors[k] = state, error
+    exposures["path"] = [p if s == status.OK else "" for p, s in zip(paths, states)]
+    exposures["status"] = states
+    exposures["error"] = errors
+    log.info("%d cutouts cached, %d fetched from %d files", n - sum(map(len, pending.values())),
+             sum(map(len, pending.values())), len(pending))
+    return total
