@@ -1,85 +1,240 @@
-"""Bytes and time to fetch the cutouts of a target's sources: IRSA's cutout service vs byte-range section reads.
+"""Requests, bytes and time to fetch a target's cutouts: per-target batching against per-source section reads and
+the cutout service, all in one process on the loopback IRSA, so the figures compare like with like:
 
-All run in one process against the loopback IRSA (HTTP cutout service and a moto S3 server) serving a simulated
-archive of full-size (2040 x 2040, 121-zone PSF) Level-2 files, so the figures compare like with like:
+    python benchmarks/cutout_transport.py [--sources 25] [--exposures 24] [--box-px 64] [--workdir DIR]
 
-    python benchmarks/cutout_transport.py [--exposures 8] [--sources 3] [--size-deg 0.1] [--s3] [--workdir DIR]
+The archive is simulated with full-size files (2040 x 2040, a 121-zone PSF cube of 101 x 101 planes, ~72 MB each):
+``--exposures`` exposures of two detectors each (48 files for 24). ``--sources`` positions are drawn (seeded) in a
+box of ``--box-px`` pixels about the target, as the sources selected from one difference image lie; every one lies
+on every file. The HTTP answers are delayed by a modelled round trip (30 ms) plus their size at a modelled
+bandwidth (100 Mbit/s); requests run in parallel, each with its own modelled bandwidth, which flatters parallel
+transfers. Cutouts are 0.1 deg (58 px).
 
-The cutout service returns the whole 4.9 MB PSF cube with every cutout; section reads (over S3 or HTTP ranges)
-fetch the headers (once per file: later sources' cutouts of it reuse them), then the cutout's rows of four planes
-and one PSF plane in one round trip, rows less than `range_merge_gap_bytes` apart merged into one request. The
-last two lines turn these off in turn: one request per row, then also the headers read for every cutout (the
-behaviour before both).
+baseline : today's per-source section reads (the code of main at ``BASELINE``, loaded from git): a TAP search per
+           source, then per (source, file) a cutout from byte ranges with rows 64 KiB apart merged, headers read
+           once per file, the MEF written by astropy and verified by re-opening it, ``download_threads`` at a time.
+batched  : this code, `spherex_sdt.tasks.archive.fetch_source_cutouts` over ``http-section``: one SIA search for
+           all sources, then per file one batch of every source's ranges (merge gap from the network model), the
+           cutouts built from a per-file template with checksums, stored after verification.
+service  : the same task over IRSA's cutout service: one cutout per file holding every source's box, cut here.
+service, per source : the baseline's service path, a request per (source, file) returning the whole PSF cube;
+           measured on ``--service-sources`` sources (it moves ~5 MB per cutout) and given per source-exposure.
+
+Then ``batched`` again without modelled latency (the loopback floor), and `measure_spectra` on its 25 x 48 cutouts.
+Requests and bytes are counted at the server (every answer's body).
 """
 
 import argparse
+import importlib.util
+import subprocess
+import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from astropy.table import Table
 
 from spherex_sdt.archive import open_archive
 from spherex_sdt.config import with_defaults
-from spherex_sdt.testing.loopback import LoopbackIrsa
 from spherex_sdt.simulate import SimulationSettings, simulate_archive
+from spherex_sdt.simulate.archive import sapm_key
+from spherex_sdt.testing import loopback
+from spherex_sdt.testing.loopback import LoopbackIrsa
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+BASELINE = "8620be9"
+"""main before per-target batching: its sections.py is the per-source baseline."""
+TARGET = {"target": "bench", "ra_deg": 210.80227, "dec_deg": 54.34895}
+SIZE_DEG = 0.1
+
+
+def _count_bodies():
+    """Record every HTTP answer's body size on the loopback (benchmark-only instrumentation)."""
+    original = loopback._Handler._send
+
+    def counted(self, code, body, *args, **kwargs):
+        self.service.body_bytes = getattr(self.service, "body_bytes", 0) + len(body)
+        return original(self, code, body, *args, **kwargs)
+
+    loopback._Handler._send = counted
+
+
+def _baseline_sections():
+    """main's ``archive/sections.py`` at BASELINE, imported as a module of this package."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{BASELINE}:src/spherex_sdt/archive/sections.py"],
+                            check=True, capture_output=True, text=True).stdout
+    spec = importlib.util.spec_from_loader("spherex_sdt.archive._baseline_sections", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "spherex_sdt.archive"
+    exec(compile(source, "baseline_sections.py", "exec"), module.__dict__)  # noqa: S102  our own history
+    return module
+
+
+def _positions(n, box_px, seed=3):
+    rng = np.random.default_rng(seed)
+    scale = 6.15 / 3600
+    dx, dy = rng.uniform(-box_px / 2, box_px / 2, (2, n))
+    ra = TARGET["ra_deg"] + dx * scale / np.cos(np.radians(TARGET["dec_deg"]))
+    return [(f"s{k}", float(r), float(d)) for k, (r, d) in enumerate(zip(ra, TARGET["dec_deg"] + dy * scale))]
+
+
+def _archive(service, cutouts, **changes):
+    return with_defaults(SCHEMA, "archive", {**service.archive_settings(cutouts=cutouts), "timeout_s": 60,
+                                            **changes})
+
+
+def run_baseline(service, positions, work, threads, *, service_cutouts=False):
+    """Per-source fetching as main does it (section reads, or the cutout service when ``service_cutouts``)."""
+    import aiohttp
+    import fsspec
+    from astropy.io import fits
+
+    old = _baseline_sections()
+    backend = open_archive(_archive(service, "http-section"))
+    layouts = old.LayoutCache()
+    items = [(ra, dec, row) for _, ra, dec in positions for row in backend.search_exposures(ra, dec)]
+
+    def one(k_item):
+        k, (ra, dec, row) = k_item
+        dest = work / f"cut-{k}.fits"
+        if service_cutouts:
+            backend._get(f"{backend.data_url}{row['key']}?center={ra:.7f},{dec:.7f}d&size={SIZE_DEG:g}", dest)
+        else:
+            fs = fsspec.filesystem("http", client_kwargs={"timeout": aiohttp.ClientTimeout(total=60)},
+                                   skip_instance_cache=True)
+            cut, _, _ = old.remote_cutout(fs, backend.data_url + row["key"], ra, dec, SIZE_DEG, block_size=16384,
+                                          source=row["key"], retry=backend._retrying, layouts=layouts,
+                                          merge_gap=65536)
+            cut.writeto(dest, overwrite=True)
+        with fits.open(dest, memmap=False) as hdul:  # main's cache verification of every new cutout
+            hdul.verify("exception")
+            for hdu in hdul:
+                _ = hdu.data
+        return k
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(one, enumerate(items)))
+    return len(items)
+
+
+def run_batched(service, positions, work, threads, cutouts="http-section"):
+    from spherex_sdt.tasks.archive import fetch_source_cutouts
+
+    table = Table(rows=[(n, r, d) for n, r, d in positions], names=("source", "ra", "dec"))
+    table.meta["status"] = "ok"
+    table.write(work / "selected.ecsv", overwrite=True)
+    fetch_source_cutouts(work / "selected.ecsv", [1, 2, 3, 4, 5, 6], SIZE_DEG, threads,
+                         _archive(service, cutouts), work / "cache", work / "exposures.ecsv")
+    manifest = Table.read(work / "exposures.ecsv")
+    if not np.all(manifest["status"] == "ok"):
+        raise SystemExit(f"{cutouts}: {int(np.sum(manifest['status'] != 'ok'))} cutouts failed")
+    return len(manifest)
+
+
+def measure(label, service, run, *args, **kwargs):
+    service.requests.clear()
+    service.body_bytes = 0
+    t0 = time.perf_counter()
+    n = run(service, *args, **kwargs)
+    seconds = time.perf_counter() - t0
+    return label, {"n": n, "requests": len(service.requests), "bytes": service.body_bytes, "seconds": seconds}
+
+
+def simulate(root, exposures):
+    settings = SimulationSettings(detector_size=2040, exposures_per_target=exposures, psf_zones=11, psf_stamp=101,
+                                  margin_px=200, n_stars=30, n_red=4, seed=11)
+    t0 = time.perf_counter()
+    simulate_archive(Table(rows=[TARGET]), root, settings)
+    print(f"simulated {2 * exposures} full-size files in {time.perf_counter() - t0:.0f} s")
+    return settings
+
+
+def time_measure_spectra(root, manifest_path, work, settings):
+    """`measure_spectra` end to end on the batched run's manifest: per source-exposure milliseconds."""
+    from spherex_sdt.config import with_defaults as complete
+    from spherex_sdt.tasks.spectra import measure_spectra
+
+    flags = complete(SCHEMA, "flags", {})
+    params = {"radii_px": [2.0, 3.0, 4.0], "annulus_px": [7.0, 16.0], "bad_flags": flags["photometry_bad"],
+              "background_flags": flags["background_bad"]}
+    maps = {d: str(root / sapm_key(settings, d)) for d in range(1, 7) if (root / sapm_key(settings, d)).exists()}
+    t0 = time.perf_counter()
+    measure_spectra(manifest_path, maps, params, {"radius_px": 3.0, "clip_sigma": 4.0}, work / "sources",
+                    work / "spectra.ecsv")
+    return time.perf_counter() - t0
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exposures", type=int, default=8, help="exposures (each gives 2 files) to simulate")
-    parser.add_argument("--s3", action="store_true", help="also time s3-section (slow: moto reads the whole "
-                        "object for every ranged GET, which real S3 does not)")
-    parser.add_argument("--sources", type=int, default=3, help="sources of the target, each cut from every file")
-    parser.add_argument("--size-deg", type=float, default=0.1, help="cutout side (IRSA's tutorials use 0.1)")
-    parser.add_argument("--workdir", default=None, help="keep the simulated archive here (default: a temp dir)")
+    parser.add_argument("--sources", type=int, default=25)
+    parser.add_argument("--exposures", type=int, default=24, help="exposures to simulate (two files each)")
+    parser.add_argument("--box-px", type=float, default=64, help="side of the box the sources lie in (pixels)")
+    parser.add_argument("--threads", type=int, default=4, help="files (or cutouts) fetched at once")
+    parser.add_argument("--service-sources", type=int, default=2, help="sources for the per-source service run")
     parser.add_argument("--latency-ms", type=float, default=30.0, help="modelled delay per HTTP answer")
     parser.add_argument("--bandwidth-mbps", type=float, default=100.0, help="modelled HTTP transfer rate")
+    parser.add_argument("--workdir", default=None, help="keep the simulated archive here (default: a temp dir)")
+    parser.add_argument("--skip", default="", help="comma-separated runs to skip (baseline, service)")
     args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    _count_bodies()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir or tmp)
         root = work / "archive"
-        if not (root / "index.ecsv").exists():
-            settings = SimulationSettings(detector_size=2040, exposures_per_target=args.exposures, psf_zones=11,
-                                          psf_stamp=101, margin_px=200, n_stars=5, n_red=1, seed=11)
-            t0 = time.perf_counter()
-            simulate_archive(Table(rows=[{"target": "bench", "ra_deg": 210.80227, "dec_deg": 54.34895}]), root,
-                             settings)
-            print(f"simulated {2 * args.exposures} full-size files in {time.perf_counter() - t0:.1f} s")
-        truth = Table.read(root / "truth.ecsv")
-        positions = [(float(r["ra"]), float(r["dec"])) for r in truth[: args.sources]]
+        settings = (SimulationSettings(detector_size=2040, exposures_per_target=args.exposures, psf_zones=11,
+                                       psf_stamp=101, margin_px=200, n_stars=30, n_red=4, seed=11)
+                    if (root / "index.ecsv").exists() else simulate(root, args.exposures))
+        positions = _positions(args.sources, args.box_px)
         network = {"latency_s": args.latency_ms / 1000, "bandwidth_mbps": args.bandwidth_mbps}
-        print(f"HTTP answers delayed {args.latency_ms:g} ms + size at {args.bandwidth_mbps:g} Mbit/s; "
-              "S3 (moto) unmodelled")
-        with LoopbackIrsa(root, s3=True, **network) as service:
-            results = {}
-            modes = ["service"] + ["s3-section"] * args.s3 + ["http-section", "http-section, a request per row",
-                                                               "http-section, per row, headers per cutout"]
-            for mode in modes:
-                settings = service.archive_settings(cutouts=mode.split(",")[0])
-                archive = open_archive(with_defaults(SCHEMA, "archive", settings))
-                if "per row" in mode:
-                    archive.merge_gap = 0
-                if "headers per cutout" in mode:
-                    archive.layouts = None
-                work_list = [(ra, dec, row) for ra, dec in positions for row in archive.search_exposures(ra, dec)]
-                t0 = time.perf_counter()
-                fetched = sum(archive.fetch_cutout(row, ra, dec, args.size_deg, work / f"cut-{k}.fits")
-                              for k, (ra, dec, row) in enumerate(work_list))
-                results[mode] = (len(work_list), fetched, time.perf_counter() - t0)
-    print(f"{len(positions)} sources; cutouts fetched one after another")
-    print(f"{'transport':<42} {'cutouts':>8} {'bytes fetched':>15} {'bytes/cutout':>13} {'seconds':>8}")
-    for mode, (n, fetched, seconds) in results.items():
-        print(f"{mode:<42} {n:>8} {fetched:>15,} {fetched // max(n, 1):>13,} {seconds:>8.2f}")
-    _, b_service, t_service = results["service"]
-    for mode in list(results)[1:]:
-        _, fetched, seconds = results[mode]
-        print(f"{mode} / service: bytes {fetched / b_service:.3f}, time {seconds / t_service:.2f}")
-    if args.s3:
-        print("(moto reads a whole object for every ranged GET, so its s3-section times overstate real S3)")
+        print(f"{args.sources} sources in a {args.box_px:g}-pixel box, 0.1-deg cutouts; HTTP answers delayed "
+              f"{args.latency_ms:g} ms + size at {args.bandwidth_mbps:g} Mbit/s; {args.threads} threads")
+        results = {}
+        runs = tempfile.mkdtemp(dir=work)
+        with LoopbackIrsa(root, **network) as service:
+            if "baseline" not in skip:
+                label, r = measure("baseline: per-source section reads", service, run_baseline, positions,
+                                   Path(tempfile.mkdtemp(dir=runs)), args.threads)
+                results[label] = r
+            label, r = measure("batched: per-target section reads", service, run_batched, positions,
+                               Path(tempfile.mkdtemp(dir=runs)), args.threads)
+            results[label] = r
+            if "service" not in skip:
+                label, r = measure("service: one box per file", service, run_batched, positions,
+                                   Path(tempfile.mkdtemp(dir=runs)), args.threads, cutouts="service")
+                results[label] = r
+                label, r = measure(f"service, per source ({args.service_sources} sources)", service, run_baseline,
+                                   positions[:args.service_sources], Path(tempfile.mkdtemp(dir=runs)), args.threads,
+                                   service_cutouts=True)
+                results[label] = r
+        with LoopbackIrsa(root) as service:
+            floor_dir = Path(tempfile.mkdtemp(dir=runs))
+            label, r = measure("batched, loopback without modelled latency", service, run_batched, positions,
+                               floor_dir, args.threads)
+            results[label] = r
+        spectra_s = time_measure_spectra(root, floor_dir / "exposures.ecsv", floor_dir, settings)
+        n_measured = len(Table.read(floor_dir / "exposures.ecsv"))
+    base = results.get("baseline: per-source section reads")
+    print(f"\n{'run':<46} {'src-exp':>7} {'requests':>9} {'req/src-exp':>11} {'kB/src-exp':>10} {'seconds':>8}"
+          f" {'s/src-exp':>9}")
+    for label, r in results.items():
+        print(f"{label:<46} {r['n']:>7} {r['requests']:>9} {r['requests'] / r['n']:>11.3f} "
+              f"{r['bytes'] / r['n'] / 1e3:>10.1f} {r['seconds']:>8.1f} {r['seconds'] / r['n']:>9.4f}")
+    if base:
+        print("\nratios to the baseline (per source-exposure):")
+        for label, r in results.items():
+            if r is base:
+                continue
+            print(f"  {label:<46} requests {r['requests'] / r['n'] / (base['requests'] / base['n']):.3f}  "
+                  f"bytes {r['bytes'] / r['n'] / (base['bytes'] / base['n']):.3f}  "
+                  f"time {r['seconds'] / r['n'] / (base['seconds'] / base['n']):.3f}")
+    print(f"\nmeasure_spectra on the batched run's {n_measured} cutouts: {spectra_s:.1f} s, "
+          f"{1e3 * spectra_s / n_measured:.2f} ms per source-exposure")
+    print("goals: <= 0.3 requests and <= 150 kB per source-exposure; 25 x 48 fetched on loopback in <= 20 s; "
+          "measure_spectra <= 5 ms per source-exposure")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -118,7 +118,7 @@ def main():
         reading = 0.0
         for path in cutouts:
             t_read = time.perf_counter()
-            image = read_spectral_image(path)
+            image = read_spectral_image(path, cutout=True)
             reading += time.perf_counter() - t_read
             m = measure_cutout(image, maps[image.detector], ra, dec, radii=RADII, annulus=(7.0, 16.0),
                                bad_flags=PHOTOMETRY_BAD_FLAGS, background_flags=BACKGROUND_BAD_FLAGS)

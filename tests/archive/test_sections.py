@@ -106,7 +106,7 @@ def test_every_source_of_a_file_in_one_round_trip(small_archive):
     for (ra, dec), cutout in zip(positions, cutouts):
         assert_equals_local_cut(cutout, path, ra, dec, 0.05)
     # the size, one read per header, one round trip for every source's pixels
-    assert fs.calls["size"] == 1 and header_trips.round_trips == len(fits.open(path))
+    assert fs.calls["size"] == 1 and header_trips.round_trips <= len(fits.open(path))  # PRIMARY and IMAGE together
     assert transfer.round_trips == fs.calls["size"] + fs.calls["cat_ranges"] == 1 + header_trips.round_trips + 1
     # again with the headers known: one round trip, nothing else
     fs.calls = dict.fromkeys(fs.calls, 0)
@@ -114,6 +114,33 @@ def test_every_source_of_a_file_in_one_round_trip(small_archive):
     for (ra, dec), cutout in zip(positions, again):
         assert_equals_local_cut(cutout, path, ra, dec, 0.05)
     assert fs.calls == {"size": 0, "cat_ranges": 1, "ranges": transfer.requests, "cat_file": 0}
+
+
+def test_a_file_laid_out_like_the_last_one_read_is_read_exactly(small_archive, tmp_path):
+    first, second = _files(small_archive, 2)
+    layouts = LayoutCache()
+    batched_cutouts(CountingFileSystem.new(), str(first), _positions(first, 1), 0.05, source="1", layouts=layouts)
+    fs = CountingFileSystem.new()
+    cutouts, transfer = batched_cutouts(fs, str(second), _positions(second, 2), 0.05, source="2", layouts=layouts)
+    with fits.open(second) as hdul:
+        header_bytes = sum(len(hdu.header.tostring()) for hdu in hdul) + hdul["WCS-WAVE"].filebytes() - len(
+            hdul["WCS-WAVE"].header.tostring())
+    pixels = fs.last_batch
+    assert fs.calls["size"] == 0  # the size comes from the hint, and the walk ends where the hint's did
+    assert transfer.bytes - sum(e - s for s, e in pixels) == header_bytes  # every header asked for exactly
+    for (ra, dec), cutout in zip(_positions(second, 2), cutouts):
+        assert_equals_local_cut(cutout, second, ra, dec, 0.05)
+    # a file laid out differently (a longer IMAGE header) is noticed and read as it comes
+    with fits.open(second) as hdul:
+        for k in range(40):
+            hdul["IMAGE"].header[f"EXTRA{k}"] = k
+        hdul.writeto(tmp_path / "other.fits")
+    fs = CountingFileSystem.new()
+    positions = _positions(tmp_path / "other.fits", 2)
+    cutouts, _ = batched_cutouts(fs, str(tmp_path / "other.fits"), positions, 0.05, source="3", layouts=layouts)
+    assert fs.calls["size"] == 1
+    for (ra, dec), cutout in zip(positions, cutouts):
+        assert_equals_local_cut(cutout, tmp_path / "other.fits", ra, dec, 0.05)
 
 
 def test_n_sources_on_m_files_cost_m_round_trips_beyond_uncached_headers(small_archive):
