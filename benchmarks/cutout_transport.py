@@ -20,12 +20,14 @@ service  : the same task over IRSA's cutout service: one cutout per file holding
 service, per source : the baseline's service path, a request per (source, file) returning the whole PSF cube;
            measured on ``--service-sources`` sources (it moves ~5 MB per cutout) and given per source-exposure.
 
-Then ``batched`` again without modelled latency (the loopback floor), and `measure_spectra` on its 25 x 48 cutouts.
+``batched`` runs again with the file headers an earlier job kept (cache_dir/headers) and no cutout cached, then
+without modelled latency (the loopback floor); last, `measure_spectra` on its 25 x 48 cutouts.
 Requests and bytes are counted at the server (every answer's body).
 """
 
 import argparse
 import importlib.util
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -198,8 +200,14 @@ def main():
                 label, r = measure("baseline: per-source section reads", service, run_baseline, positions,
                                    Path(tempfile.mkdtemp(dir=runs)), args.threads)
                 results[label] = r
-            label, r = measure("batched: per-target section reads", service, run_batched, positions,
-                               Path(tempfile.mkdtemp(dir=runs)), args.threads)
+            cold = Path(tempfile.mkdtemp(dir=runs))
+            label, r = measure("batched: per-target section reads", service, run_batched, positions, cold,
+                               args.threads)
+            results[label] = r
+            warm = Path(tempfile.mkdtemp(dir=runs))  # a later job: the file headers kept, no cutout cached
+            shutil.copytree(cold / "cache" / "headers", warm / "cache" / "headers")
+            label, r = measure("batched, headers kept by an earlier job", service, run_batched, positions, warm,
+                               args.threads)
             results[label] = r
             if "service" not in skip:
                 label, r = measure("service: one box per file", service, run_batched, positions,

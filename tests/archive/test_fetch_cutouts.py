@@ -67,6 +67,22 @@ def test_a_target_costs_one_search_and_one_batch_per_file(small_archive, tmp_pat
         assert not [r for r in service.requests if r.startswith(("GET /ibe/", "HEAD "))]
     assert np.all(Table.read(tmp_path / "again.ecsv")["status"] == "ok")
 
+    # a later job with one more source: the headers were kept, so one round trip per file that holds it
+    _, _, truth = small_archive
+    more = Table.read(selected)
+    more.add_row(("s-new", float(truth["ra"][len(more)]), float(truth["dec"][len(more)])))
+    more.write(tmp_path / "more.ecsv")
+    with LoopbackIrsa(root) as service:
+        archive = config_section("archive", service.archive_settings(cutouts="http-section"))
+        fetch_source_cutouts(tmp_path / "more.ecsv", [1, 2, 3, 4, 5, 6], 0.05, 2, archive, tmp_path / "cache",
+                             tmp_path / "more-exposures.ecsv")
+        fetched = [r for r in service.requests if r.startswith(("GET /ibe/", "HEAD "))]
+    new = Table.read(tmp_path / "more-exposures.ecsv")
+    new = new[new["source"] == "s-new"]
+    assert len(new) > 0 and np.all(new["status"] == "ok")
+    # ranges of one round trip per file: a few requests each (planes, PSF planes), no HEAD and no header reads
+    assert not [r for r in fetched if r.startswith("HEAD ")] and len(fetched) <= 6 * len(set(new["key"]))
+
 
 @pytest.mark.parametrize("failures", [1, 2], ids=["fails-once", "fails-twice"])
 def test_a_failed_file_batch_fails_only_its_cutouts_and_is_retried_alone(small_archive, tmp_path, monkeypatch,

@@ -242,3 +242,26 @@ def test_compressed_planes_are_refused_by_name(tmp_path):
     with pytest.raises(ArchiveError, match="FLAGS is not a plain image HDU"):
         read_layout(_Ranges(LocalFileSystem(), str(tmp_path / "c.fits"), lambda w, c: c(), Transfer()),
                     (tmp_path / "c.fits").stat().st_size, 65536, source="c.fits")
+
+
+def test_headers_kept_on_disk_spare_a_later_job_the_header_reads(small_archive, tmp_path):
+    (path,) = _files(small_archive, 1)
+    positions = _positions(path, 3)
+    first = LayoutCache(directory=tmp_path / "headers")
+    batched_cutouts(CountingFileSystem.new(), str(path), positions[:1], 0.05, source="f/x.fits", layouts=first)
+    kept = tmp_path / "headers" / "x.fits.headers"
+    assert kept.exists() and kept.with_name("x.fits.headers.sha256").exists()
+    assert kept.stat().st_size < path.stat().st_size / 4  # headers and WCS-WAVE, not the pixels
+    later = LayoutCache(directory=tmp_path / "headers")  # a new job
+    fs = CountingFileSystem.new()
+    cutouts, transfer = batched_cutouts(fs, str(path), positions, 0.05, source="f/x.fits", layouts=later)
+    assert fs.calls["size"] == 0 and fs.calls["cat_ranges"] == 1 and transfer.round_trips == 1
+    for (ra, dec), cutout in zip(positions, cutouts):
+        assert_equals_local_cut(cutout, path, ra, dec, 0.05)
+    data = bytearray(kept.read_bytes())  # damaged kept headers are not trusted: read again from the file
+    data[200] ^= 1
+    kept.write_bytes(bytes(data))
+    fs = CountingFileSystem.new()
+    batched_cutouts(fs, str(path), positions, 0.05, source="f/x.fits",
+                    layouts=LayoutCache(directory=tmp_path / "headers"))
+    assert fs.calls["cat_ranges"] > 1

@@ -30,7 +30,7 @@ from ..io.atomic import atomic_path
 from ..io.fits_file import FitsReadError, _NeedsAstropy, checksum_ok, hdu_spans, padded, read_hdus
 
 __all__ = ["safe_file_name", "cutout_cache_name", "cached_fetch", "check_cached", "store_cutout", "usable",
-           "verify_fits", "remove_stale_parts"]
+           "verify_fits", "remove_stale_parts", "write_recorded", "read_recorded"]
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +255,31 @@ def store_cutout(dest, data, *, require=("IMAGE",), source=None):
     finally:
         Path(tmp).unlink(missing_ok=True)
     return dest
+
+
+def write_recorded(dest, data):
+    """Write bytes that are not a FITS file (kept headers) atomically, with their SHA-256 recorded first."""
+    dest = Path(dest)
+    with atomic_path(_record(dest), stale_after_s=STALE_AFTER_S) as record:
+        record.write_text(f"{hashlib.sha256(data).hexdigest()} {len(data)}\n")
+    with atomic_path(dest, stale_after_s=STALE_AFTER_S) as tmp:
+        tmp.write_bytes(data)
+    return dest
+
+
+def read_recorded(path):
+    """The bytes `write_recorded` wrote, or None if absent or damaged (a damaged file is removed)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        digest, size = _record(path).read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if len(data) != int(size) or hashlib.sha256(data).hexdigest() != digest:
+        log.warning("%s: SHA-256 differs from the one recorded; discarded", path)
+        _discard(path)
+        return None
+    return data
 
 
 def remove_stale_parts(directory, *, max_age_s=STALE_AFTER_S):

@@ -241,6 +241,10 @@ class IrsaArchive:
             self._get(self.data_url + row["key"], dest)
         return Path(dest).stat().st_size
 
+    def keep_headers(self, directory):
+        """Keep the headers of files read for cutouts in ``directory`` too, for later jobs (see `LayoutCache`)."""
+        self.layouts.directory = directory
+
     def fetch_cutouts(self, row, positions, size_deg):
         """Cutouts of several positions on one Level-2 file, all fetched together.
 

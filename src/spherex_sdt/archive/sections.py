@@ -30,8 +30,8 @@ from ..io.fits_file import BITPIX_DTYPE, CARD, checksum_value, datasum, hdu_span
 from ..io.spectral_image import psf_zone_centres
 from .cutouts import cutout_geometries, make_cutout
 
-__all__ = ["LayoutCache", "TruncatedRead", "Transfer", "batched_cutouts", "merge_gap_bytes", "merge_ranges",
-           "read_layout"]
+__all__ = ["LayoutCache", "TruncatedRead", "Transfer", "batched_cutouts", "layout_bytes", "layout_from_bytes",
+           "merge_gap_bytes", "merge_ranges", "read_layout"]
 
 PLANES = ("IMAGE", "FLAGS", "VARIANCE", "ZODI")
 """Image HDUs cut to each source's box."""
@@ -119,6 +119,7 @@ class _Plane:
     offset: int
     shape: tuple
     bitpix: int
+    raw_header: bytes = b""
 
     @property
     def dtype(self):
@@ -162,6 +163,61 @@ class _Layout(list):
     def __init__(self, entries, spans, size):
         super().__init__(entries)
         self.spans, self.size = spans, size
+
+
+def _plane(header, data_offset, raw_header, *, first, source):
+    """The `_Plane` of a pixel HDU read as ranges (IMAGE, FLAGS, VARIANCE, ZODI, PSF), or None for an HDU read whole.
+
+    Raises
+    ------
+    ArchiveError
+        For a pixel HDU that is not a plain image (tile-compressed, scaled): byte ranges cannot cut those.
+    """
+    name = str(header.get("EXTNAME", "PRIMARY" if first else "")).strip().upper()
+    if name not in (*PLANES, "PSF") or int(header.get("NAXIS", 0)) < 2:
+        return None
+    plain = (header.get("XTENSION") == "IMAGE" and int(header["BITPIX"]) in BITPIX_DTYPE
+             and header.get("BSCALE", 1) == 1 and header.get("BZERO", 0) == 0)
+    if not plain:
+        raise ArchiveError(f"{source}: {name} is not a plain image HDU (compressed or scaled); byte ranges cannot "
+                           "cut it")
+    shape = tuple(int(header[f"NAXIS{k}"]) for k in range(int(header["NAXIS"]), 0, -1))
+    return _Plane(name, header, data_offset, shape, int(header["BITPIX"]), raw_header)
+
+
+def layout_bytes(layout):
+    """A layout as it is kept on disk: each HDU's header as in the file, and the data of the HDUs read whole."""
+    return b"".join(entry.raw_header if isinstance(entry, _Plane) else entry for entry in layout)
+
+
+def layout_from_bytes(buffer, *, source):
+    """The layout that `layout_bytes` wrote (the pixel planes' offsets follow from the headers).
+
+    Raises
+    ------
+    ArchiveError
+        If the bytes do not walk as headers and small HDUs.
+    """
+    from astropy.io import fits
+
+    entries, spans, remote, local = [], [], 0, 0
+    while local < len(buffer):
+        end = _end_card(buffer[local:])
+        if end < 0:
+            raise ArchiveError(f"{source}: kept headers: HDU {len(entries)} has no END card")
+        header_len = padded(end + CARD)
+        raw = buffer[local:local + header_len]
+        header = fits.Header.fromstring(raw.decode("ascii", "replace"))
+        data_len = padded(_data_size(header))
+        plane = _plane(header, remote + header_len, raw, first=not entries, source=source)
+        kept = 0 if plane is not None else data_len
+        if local + header_len + kept > len(buffer):
+            raise ArchiveError(f"{source}: kept headers are truncated")
+        entries.append(plane if plane is not None else buffer[local:local + header_len + kept])
+        spans.append((remote, header_len, data_len))
+        remote += header_len + data_len
+        local += header_len + kept
+    return _Layout(entries, spans, remote)
 
 
 def read_layout(ranges, size, header_bytes, *, source, hint=None):
@@ -241,15 +297,9 @@ def read_layout(ranges, size, header_bytes, *, source, hint=None):
         if header_end + data_size > (known["size"] if known["size"] is not None else hint.size):
             raise ArchiveError(f"{source}: HDU {len(entries)} needs {header_end + data_size} bytes, the file has "
                                f"{known['size'] if known['size'] is not None else hint.size}")
-        name = str(header.get("EXTNAME", "PRIMARY" if not entries else "")).strip().upper()
-        if name in (*PLANES, "PSF") and int(header.get("NAXIS", 0)) >= 2:
-            plain = (header.get("XTENSION") == "IMAGE" and int(header["BITPIX"]) in BITPIX_DTYPE
-                     and header.get("BSCALE", 1) == 1 and header.get("BZERO", 0) == 0)
-            if not plain:
-                raise ArchiveError(f"{source}: {name} is not a plain image HDU (compressed or scaled); byte ranges "
-                                   "cannot cut it")
-            shape = tuple(int(header[f"NAXIS{k}"]) for k in range(int(header["NAXIS"]), 0, -1))
-            entries.append(_Plane(name, header, header_end, shape, int(header["BITPIX"])))
+        plane = _plane(header, header_end, text[:header_len], first=not entries, source=source)
+        if plane is not None:
+            entries.append(plane)
         else:
             entries.append(text[:header_len] + get(header_end, header_end + padded(data_size)))
         spans.append((offset, header_len, padded(data_size)))
@@ -259,31 +309,60 @@ def read_layout(ranges, size, header_bytes, *, source, hint=None):
 
 class LayoutCache:
     """File layouts already read (headers, offsets, small HDUs), kept for the next batch of the same file
-    (thread-safe, bounded, most recently used kept)."""
+    (thread-safe, bounded, most recently used kept). With a ``directory``, layouts are also kept on disk
+    (``<file name>.headers``, checked by the SHA-256 recorded when written), so that later jobs skip the headers.
+    """
 
-    def __init__(self, max_files=1024):
+    def __init__(self, max_files=1024, directory=None):
         self.max_files = int(max_files)
+        self.directory = directory
         self._layouts = OrderedDict()
         self._lock = threading.Lock()
+
+    def _path(self, key):
+        from pathlib import Path
+
+        from .cache import safe_file_name
+
+        return Path(self.directory) / f"{safe_file_name(key)}.headers"
 
     def get(self, key):
         with self._lock:
             if key in self._layouts:
                 self._layouts.move_to_end(key)
                 return self._layouts[key]
+        if self.directory is None:
             return None
+        from .cache import read_recorded
+
+        stored = read_recorded(self._path(key))
+        if stored is None:
+            return None
+        try:
+            layout = layout_from_bytes(stored, source=key)
+        except ArchiveError:
+            return None
+        self._remember(key, layout)
+        return layout
 
     def latest(self):
         """The layout read last (a hint for reading the next file), or None."""
         with self._lock:
             return next(reversed(self._layouts.values()), None)
 
-    def put(self, key, layout):
+    def _remember(self, key, layout):
         with self._lock:
             self._layouts[key] = layout
             self._layouts.move_to_end(key)
             while len(self._layouts) > self.max_files:
                 self._layouts.popitem(last=False)
+
+    def put(self, key, layout):
+        self._remember(key, layout)
+        if self.directory is not None and isinstance(layout, _Layout):
+            from .cache import write_recorded
+
+            write_recorded(self._path(key), layout_bytes(layout))
 
 
 # -- cutouts from a layout and fetched bytes ------------------------------------------------------------------------

@@ -144,6 +144,9 @@ def fetch_source_cutouts(selected, detectors, size_deg, threads, archive, cache_
 def _fetch_cutouts(exposures, backend, size_deg, threads, folder):
     """Fill ``path``, ``status`` and ``error`` of a manifest: cache hits first, then one batch per file."""
     remove_stale_parts(folder)
+    if hasattr(backend, "keep_headers"):  # section reads: file headers kept next to the cutouts, for later jobs
+        backend.keep_headers(folder.parent / "headers")
+        remove_stale_parts(folder.parent / "headers")
     n = len(exposures)
     paths = [str(folder / cutout_cache_name(r["file_name"], r["ra"], r["dec"], size_deg)) for r in exposures]
     states, errors = [status.FAILED] * n, [""] * n
