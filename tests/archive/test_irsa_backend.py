@@ -190,3 +190,23 @@ def test_dal_format_error_around_a_timeout_is_retried():
     assert is_transient(pyvo.dal.DALFormatError(timeout, "http://127.0.0.1:9/SIA"))
     assert not is_transient(pyvo.dal.DALFormatError(ValueError("not a VOTable"), "http://127.0.0.1:9/SIA"))
     assert not is_transient(pyvo.dal.DALQueryError("refused"))
+
+
+def test_service_asks_one_by_one_when_the_union_box_is_refused(service, small_archive):
+    """A box about sources far apart is centred off the image: the service refuses it, so each source is asked for
+    alone, and the one off the image gets its no-coverage error."""
+    from spherex_sdt.errors import NoCoverageError
+
+    from .test_sections import _positions, assert_equals_local_cut
+
+    root, _, _ = small_archive
+    row = LocalArchive(root, "spherex_qr2").index[0]
+    (on,) = _positions(root / row["key"], 1)
+    off = (on[0] + 5.0, on[1])
+    irsa = open_archive(config_section("archive", service.archive_settings(cutouts="service")))
+    before = len(service.requests)
+    (good, bad), transfer = irsa.fetch_cutouts(row, [on, off], 0.05)
+    assert isinstance(bad, NoCoverageError) and "refused" in str(bad)
+    assert_equals_local_cut(good, root / row["key"], *on, 0.05)
+    answers = service.requests[before:]
+    assert len(answers) == 3 and sum(" 400" in r for r in answers) == 2  # the union, then each alone

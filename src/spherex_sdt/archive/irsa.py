@@ -365,8 +365,9 @@ class IrsaArchive:
 def union_box(positions, size_deg):
     """Centre and side (deg) of one square cutout that holds the cutouts of every position, at any roll.
 
-    The centre is the mean position; the side twice the largest distance from it, plus the cutout's diagonal and a
-    pixel on each side (the service's box is pixel-aligned, so the union is cut on whole pixels).
+    The centre is the mean position; the side twice the largest distance from it plus the cutout's diagonal, 3 %
+    more for the detector's distortion (its pixels are not all 6.15") and two pixels on each side (the service's box
+    is pixel-aligned, so the union is cut on whole pixels).
     """
     from ..detectors import PIXEL_SCALE_ARCSEC
 
@@ -374,5 +375,5 @@ def union_box(positions, size_deg):
     center = SkyCoord(coords.cartesian.mean(), representation_type="cartesian").spherical
     middle = SkyCoord(center.lon, center.lat)
     reach = float(middle.separation(coords).deg.max())
-    side = 2 * reach + size_deg * np.sqrt(2) + 2 * PIXEL_SCALE_ARCSEC / 3600
+    side = 1.03 * (2 * reach + size_deg * np.sqrt(2)) + 4 * PIXEL_SCALE_ARCSEC / 3600
     return (float(middle.ra.deg), float(middle.dec.deg)), side

@@ -220,6 +220,18 @@ def layout_from_bytes(buffer, *, source):
     return _Layout(entries, spans, remote)
 
 
+def _hinted_bytes(hint, k):
+    """Bytes to ask for at HDU k of a file laid out like ``hint``: its header, the data of HDUs read whole, and on
+    through the following HDUs while they are contiguous (PRIMARY, which has no data, with the IMAGE header)."""
+    total = 0
+    for entry, (_, header_len, data_len) in zip(hint[k:], hint.spans[k:]):
+        total += header_len
+        if isinstance(entry, _Plane):
+            break
+        total += data_len
+    return total
+
+
 def read_layout(ranges, size, header_bytes, *, source, hint=None):
     """What a remote file's headers say: per HDU a `_Plane` (pixels read later as ranges) or its raw bytes (HDUs
     without pixel planes, PRIMARY and WCS-WAVE, read whole).
@@ -275,10 +287,7 @@ def read_layout(ranges, size, header_bytes, *, source, hint=None):
         if held["start"] <= offset < have_end:
             text = get(offset, have_end)
         else:
-            if guess is None:
-                ask = window
-            else:  # the hinted header, and the data too of an HDU read whole
-                ask = guess[1] if isinstance(hint[len(entries)], _Plane) else guess[1] + guess[2]
+            ask = window if guess is None else _hinted_bytes(hint, len(entries))
             limit = hint.size if guess is not None else file_size()
             text = get(offset, min(offset + max(ask, 2880), limit))
         end = _end_card(text)
