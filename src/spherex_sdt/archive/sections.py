@@ -12,8 +12,8 @@ Per file (an S3 object or an HTTP URL):
 3. **Cutouts**, one MEF per source, built from a template that astropy renders once per file (`make_cutout`'s
    output with ``psf="nearest"``, written with CHECKSUM and DATASUM): per source only NAXISn, CRPIXn/A/W, the PSF
    zone cards, the pixels and the checksums change. The bytes read by astropy equal `make_cutout`'s HDUs (tests);
-   building them takes ~1 ms, where ``make_cutout`` + ``writeto`` + a verifying re-read take ~25 ms
-   (``benchmarks/cutout_transport.py``).
+   building and verifying one takes ~2.5 ms, where ``make_cutout`` + ``writeto`` + a verifying re-open take ~34 ms
+   (``benchmarks/cutout_transport.py``, 25 sources on each of 4 full-size files).
 
 Every request that fails or comes back short is retried on its own through the caller's retry policy, so one
 dropped request among a batch does not restart the batch.
