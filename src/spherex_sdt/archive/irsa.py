@@ -327,9 +327,13 @@ class IrsaArchive:
             try:
                 self._get(self._cutout_url(row, *center, size_deg if single else union_deg), local)
             except ArchiveError as exc:
-                if single or "HTTP Error 4" not in str(exc):
+                if "HTTP Error 400" not in str(exc):  # not a refused box: a missing file, or faults past retries
                     raise
-                return self._service_one_by_one(row, positions, size_deg, transfer)
+                if not single:
+                    return self._service_one_by_one(row, positions, size_deg, transfer)
+                (ra, dec), = positions
+                return [NoCoverageError(f"{self.data_url}{row['key']}: the cutout service refused ({ra:.6f}, "
+                                        f"{dec:.6f}): {exc}")], transfer
             transfer.requests += 1
             transfer.round_trips += 1
             transfer.bytes += local.stat().st_size
@@ -345,15 +349,8 @@ class IrsaArchive:
 
     def _service_one_by_one(self, row, positions, size_deg, transfer):
         out = []
-        for ra, dec in positions:
-            try:
-                (cutout,), more = self._service_cutouts(row, [(ra, dec)], size_deg)
-            except ArchiveError as exc:
-                if "HTTP Error 400" not in str(exc):
-                    raise
-                out.append(NoCoverageError(f"{self.data_url}{row['key']}: the cutout service refused "
-                                           f"({ra:.6f}, {dec:.6f}): {exc}"))
-                continue
+        for position in positions:
+            (cutout,), more = self._service_cutouts(row, [position], size_deg)
             transfer += more
             out.append(cutout)
         return out, transfer

@@ -7,7 +7,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..errors import ArchiveError
+from ..errors import ArchiveError, DataFormatError, SpherexSdtError
 from .base import normalize_image_table, safe_key, with_detectors
 from .cutouts import make_cutout
 from .footprint import region_contains, region_overlaps_circle
@@ -92,7 +92,12 @@ class LocalArchive:
         from .sections import batched_cutouts
 
         path = self._path(row["key"])
-        return batched_cutouts(LocalFileSystem(), str(path), positions, size_deg, source=str(path))
+        try:
+            return batched_cutouts(LocalFileSystem(), str(path), positions, size_deg, source=str(path))
+        except SpherexSdtError:
+            raise
+        except Exception as exc:  # a file astropy cannot parse, a header without WCS
+            raise DataFormatError(f"{path}: cannot cut: {type(exc).__name__}: {exc}") from exc
 
     def fetch_calibration(self, key, dest):
         """Copy a calibration file (e.g. a solid-angle pixel map) to ``dest``."""

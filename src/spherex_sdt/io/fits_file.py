@@ -325,9 +325,9 @@ def _read_plain(buffer):
 
 
 def _native_image(data):
-    if data is None or data.dtype.names is not None or data.dtype.isnative:
+    if data is None or data.dtype.names is not None:
         return data  # tables stay astropy's FITS_rec, which applies column scaling on access
-    return data.astype(data.dtype.newbyteorder("="))
+    return native(data)
 
 
 def _read_with_astropy(path):
