@@ -125,7 +125,8 @@ def main():
             m.update(obs_id=image.obs_id, expid=image.expid, detector=image.detector, mjd=image.mjd)
             measurements.append(m)
         t_write = time.perf_counter()
-        write_table(spectrum_table(measurements, list(SPHEREX_FLAGS), {"source": "bench"}), work / "spectrum.ecsv")
+        table = spectrum_table(measurements, list(SPHEREX_FLAGS), {"source": "bench"}, radius=RADII[0])
+        write_table(table, work / "spectrum.ecsv")
         writing = time.perf_counter() - t_write
         ours = (time.perf_counter() - t0) / len(cutouts)
     print(f"{len(cutouts)} cutouts of one source, radii {RADII}")

@@ -6,5 +6,6 @@ module imports nothing, so reading a version costs the workflow nothing while it
 
 __all__ = ["PHOTOMETRY_ALGORITHM"]
 
-PHOTOMETRY_ALGORITHM = "4"
-"""Forced aperture + PSF photometry on cutouts (``spherex_sdt.photometry``)."""
+PHOTOMETRY_ALGORITHM = "5"
+"""Forced aperture + PSF photometry on cutouts (``spherex_sdt.photometry``), and the spectrum files' layout
+(5: one row per exposure sorted by wavelength, the other radii as columns)."""

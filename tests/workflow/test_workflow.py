@@ -110,7 +110,8 @@ def test_changing_radii_reruns_photometry_only(run, tmp_path):
     assert real.returncode == 0, real.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in cutouts} == stamps  # nothing re-downloaded
     spectrum = Table.read(next((workdir / "results" / "field-1" / "D2-D4" / "sources").glob("*/spectrum.ecsv")))
-    assert sorted(set(spectrum["radius"].value)) == [2.5, 3.5]
+    # the middle radius is binned and is the flux column; both radii keep their own columns
+    assert set(spectrum["radius"].value) == {3.5} and {"flux_r2p5", "flux_r3p5"} <= set(spectrum.colnames)
 
 
 def test_bad_target_list_stops_before_any_job(tmp_path):
@@ -229,3 +230,22 @@ def test_killed_run_resumes_without_refetching(run, tmp_path):
             hits = [r for r in after if stem in r and "center=" not in r]
         assert not hits, f"{name} was fetched again: {hits}"
     assert_same_products(*(d / "results" / "field-1" / "D2-D4" for d in (workdir, tmp_path)))
+
+
+def test_specutils_reads_every_spectrum_product(run):
+    """Spectrum.read opens spectrum.ecsv, spectrum.fits and spectrum_binned.ecsv of every source (issue 15)."""
+    from specutils import Spectrum
+
+    base = run[0] / "results" / "field-1" / "D2-D4"
+    for source in Table.read(base / "selected.ecsv")["source"]:
+        folder = base / "sources" / source
+        table = Table.read(folder / "spectrum.ecsv")
+        assert len(table) == table.meta["n_measured"] > 0  # one row per measured exposure
+        for name in ("spectrum.ecsv", "spectrum.fits"):
+            spectrum = Spectrum.read(folder / name)
+            assert np.all(np.diff(spectrum.spectral_axis.value) > 0), name
+            np.testing.assert_allclose(spectrum.flux.value, table["flux"].value, err_msg=name)
+            np.testing.assert_allclose(spectrum.uncertainty.array, table["flux_err"].value, err_msg=name)
+            assert list(np.asarray(spectrum.mask)) == list(table["mask"]), name
+        binned = Spectrum.read(folder / "spectrum_binned.ecsv")
+        np.testing.assert_allclose(binned.flux.value, Table.read(folder / "spectrum_binned.ecsv")["flux"])

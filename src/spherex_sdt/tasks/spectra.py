@@ -1,28 +1,32 @@
 """Task of the spectra stage: photometry of every selected source, one spectrum folder per source."""
 
+import io
 import logging
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 
 from .. import status
 from ..calibration.flags import SPHEREX_FLAGS
 from ..calibration.spectral import WAVELENGTH_SOURCES
-from ..io import read_solid_angle_map, read_spectral_wcs, write_table
+from ..io import read_solid_angle_map, read_spectral_wcs, write_fits, write_table
 from ..io.spectral_image import read_usable_cutout
 from ..photometry import ALGORITHM_VERSION
 from ..spectra import binned_spectrum, channel_table, measure_source, spectrum_fits_meta, spectrum_table
 from .common import SOFTWARE, settings_hash
 from .plots import plot_spectrum_table
 
-__all__ = ["measure_spectra", "source_spectrum"]
+__all__ = ["measure_spectra", "source_spectrum", "spectrum_hdulist"]
 
 log = logging.getLogger(__name__)
 
 
-def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time="", wavelength_maps=None):
+def source_spectrum(exposures, ra, dec, source, omegas, params, *, radius, query_time="", wavelength_maps=None):
     """The spectrum table of one source from its rows of an exposure manifest (see `fetch_source_cutouts`).
+
+    ``radius`` is the aperture radius of its ``flux`` column (the others are kept as ``flux_r<radius>`` columns).
 
     ``wavelength_maps`` maps detector to its ``spectral_wcs`` (CWAVE, CBAND) images: wavelengths and bandwidths then
     come from that calibration, else from each cutout's WCS-WAVE table; ``meta['wavelength_source']`` says which.
@@ -40,26 +44,39 @@ def source_spectrum(exposures, ra, dec, source, omegas, params, *, query_time=""
         "skipped": [f"{name}: {why}" for name, why in skipped],
         "flux_unit": "uJy", "wavelengths": mode, "wavelength_source": WAVELENGTH_SOURCES[mode],
     }
-    return spectrum_table(measurements, list(SPHEREX_FLAGS), meta)
+    return spectrum_table(measurements, list(SPHEREX_FLAGS), meta, radius=radius)
 
 
 def _write_spectrum_files(table, folder, binning, channels, truth):
     folder.mkdir(parents=True, exist_ok=True)
     write_table(table, folder / "spectrum.ecsv")
-    fits_table = table.copy()
-    fits_table.meta = spectrum_fits_meta(table.meta)
-    write_table(fits_table, folder / "spectrum.fits")
+    write_fits(spectrum_hdulist(table), folder / "spectrum.fits")
     binned = binned_spectrum(table, binning["radius_px"], channels, clip_sigma=binning["clip_sigma"])
     binned.meta["software"] = SOFTWARE
     write_table(binned, folder / "spectrum_binned.ecsv")
     plot_spectrum_table(table, binning["radius_px"], folder / "spectrum.png", truth=truth, binned=binned)
 
 
+def spectrum_hdulist(table):
+    """The FITS form of a spectrum table: every metadata entry in the primary header (where specutils' reader
+    looks) and in the ``SPECTRUM`` table HDU (where astropy's `~astropy.table.Table.read` looks)."""
+    # Table.write (not table_to_hdu) keeps the column descriptions, as astropy's serialized-column comments
+    buffer = io.BytesIO()
+    Table(table, meta={}).write(buffer, format="fits")
+    buffer.seek(0)
+    with fits.open(buffer) as written:
+        hdul = fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(written[1].data, written[1].header, name="SPECTRUM")])
+    for hdu in hdul:
+        for keyword, value, comment in spectrum_fits_meta(table.meta):
+            hdu.header.append((keyword, value, comment), end=True)
+    return hdul
+
+
 def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, summary, *, channels=None,
                     truth=None, spectral_wcs=None):
     """Photometry of every selected source of a target and pair, one spectrum folder per source.
 
-    Writes ``sources_dir/{source}/spectrum.ecsv`` (one row per exposure and radius), ``spectrum.fits``,
+    Writes ``sources_dir/{source}/spectrum.ecsv`` (one row per exposure, by wavelength), ``spectrum.fits``,
     ``spectrum_binned.ecsv`` (the ``binning['radius_px']`` spectrum on the standard channels; ``channels`` is a
     spectral_channels file or None for the equal-R fallback) and ``spectrum.png``; then the ``summary`` table.
     ``spectral_wcs`` maps detector to its spectral_wcs calibration file: wavelengths then come from it
@@ -80,7 +97,7 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
     for source in dict.fromkeys(source_of_row):
         part = manifest[source_of_row == source]
         ra, dec = float(part["ra"][0]), float(part["dec"][0])
-        table = source_spectrum(part, ra, dec, source, omegas, params,
+        table = source_spectrum(part, ra, dec, source, omegas, params, radius=binning["radius_px"],
                                 query_time=manifest.meta.get("query_time_utc", ""), wavelength_maps=wavelength_maps)
         _write_spectrum_files(table, sources_dir / source, binning, channel_rows,
                               truth_sed_near(truth_table, ra, dec))
