@@ -53,3 +53,32 @@ def pixel_std(png):
 
     img = mpimg.imread(png)
     return float(np.std(img[..., :3]))
+
+
+_OPEN_RESULT = """
+<script>
+// test only: show one result the way clicking it in the report does (the report's own App.setView)
+window.addEventListener("load", () => setTimeout(() => {
+  const path = Object.keys(results).find((p) => p.endsWith(%(suffix)s));
+  console.log("report test: opening " + path);
+  app.setView({content: "html", contentPath: results[path].data_uri});
+}, 200));
+</script>
+"""
+
+
+def report_showing(report, suffix, copy):
+    """A copy of a Snakemake HTML report that opens the result whose path ends with ``suffix`` once loaded.
+
+    The report shows an HTML result in an iframe whose ``src`` is the result's ``data:`` URL; the copy calls the
+    report's own ``app.setView`` with it, exactly what the result's button does, so the page renders *inside the
+    report* as a reader would see it.
+    """
+    import json
+
+    text = Path(report).read_text(encoding="utf-8")
+    assert "var results =" in text and "</body>" in text, f"{report} is not a Snakemake HTML report"
+    script = _OPEN_RESULT % {"suffix": json.dumps(suffix)}
+    end = text.rindex("</body>")  # the report's own end: its scripts hold "</body>" in strings too
+    Path(copy).write_text(text[:end] + script + text[end:], encoding="utf-8")
+    return Path(copy)

@@ -2,6 +2,7 @@
 
 import re
 
+import matplotlib.image as mpimg
 import numpy as np
 import pytest
 from astropy.io import votable
@@ -9,7 +10,7 @@ from astropy.table import Table
 
 from spherex_sdt.tasks.plots import interactive_page, plot_difference, with_position_rows
 
-from ..browser import page_errors, pixel_std, render
+from ..browser import page_errors, pixel_std, render, report_showing
 from .helpers import job_counts, snakemake
 
 pytestmark = pytest.mark.slow
@@ -125,6 +126,14 @@ def test_snakemake_report(run, tmp_path):
     messages, stderr = render(report, tmp_path / "report.png", tmp_path / "profile", size=(1400, 1000))
     assert not page_errors(messages), messages
     assert pixel_std(tmp_path / "report.png") > 0.05
+    # the interactive page, opened inside the report as its button does (an iframe of its data: URL), renders
+    showing = report_showing(report, "explore.html", tmp_path / "report-explore.html")
+    messages, _ = render(showing, tmp_path / "report-explore.png", tmp_path / "profile-explore", size=(1600, 1100))
+    assert any("opening results/field-1/D2-D4/explore.html" in m for m in messages), messages
+    assert not page_errors(messages), messages
+    assert any("document idle" in m for m in messages), messages  # bokeh rendered the page inside the report
+    content = mpimg.imread(tmp_path / "report-explore.png")[:, 400:, :3]  # right of the report's navigation bar
+    assert float(np.std(content)) > 0.05  # a blank iframe (a data: URL over Chromium's 2 MB) is 0
 
 
 def test_firefly_push_is_off_by_default(run):
