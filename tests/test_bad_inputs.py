@@ -129,7 +129,7 @@ TARGET_CASES = [
                  "dec-minus-91"),
     targets_case("target,ra_deg,dec_deg\nm101,abc,54.3\n", r"line 2, column ra_deg: 'abc' is not a number",
                  "ra-text"),
-    targets_case("target,ra_deg,dec_deg\nm101,nan,54.3\n", r"line 2, column ra_deg: nan is outside", "ra-nan"),
+    targets_case("target,ra_deg,dec_deg\nm101,nan,54.3\n", r"line 2, column ra_deg: 'nan' is not a number", "ra-nan"),
     targets_case("target,ra_deg,dec_deg\n../etc,1,2\n", r"line 2, column target: '\.\./etc' is not a valid name",
                  "name-escapes"),
     targets_case("target,ra_deg,dec_deg\nM 101,1,2\n", r"line 2, column target: 'M 101' is not a valid name",

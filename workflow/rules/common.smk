@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from spherex_sdt.config import validate_config
 from spherex_sdt.versions import PHOTOMETRY_ALGORITHM as PHOTOMETRY_VERSION
-from spherex_sdt.targets import TARGET_NAME_PATTERN, read_targets
+from spherex_sdt.targets import TARGET_NAME_PATTERN, read_targets, unknown_targets
 
 # types and ranges from the schema (which also fills defaults), then the relations between keys;
 # errors name the config file(s), the key and what is accepted
@@ -30,10 +30,35 @@ SEXTRACTOR_FILES = {
     )
 }
 
-# read_targets names the file, line and column of any problem, before any job runs
-TARGETS = read_targets(config["targets"]).to_pandas().set_index("target", drop=False)
+# read_targets names the file, line and column of any problem, before any job runs; names without coordinates are
+# resolved once and frozen in config["resolved_names"] (later runs, and cluster jobs, read them offline)
+TARGETS = (
+    read_targets(config["targets"], frozen=config["resolved_names"])
+    .to_pandas()
+    .set_index("target", drop=False)
+)
 validate(TARGETS, schema="../schemas/targets.schema.yaml")
 PAIRS = list(config["pairs"])  # validate_config rejects repeated pairs
+
+
+def check_requested_targets():
+    """A requested file of a target that is not in the list is an error before any job (not a KeyError later)."""
+    # Snakemake sets workflow.dag_settings (the requested files) only after it has read the Snakefile, so the
+    # command line is read here; unknown_targets considers only paths shaped like this workflow's products
+    requested = getattr(workflow.dag_settings, "targets", None) or sys.argv[1:]
+    unknown = unknown_targets(requested, TARGETS.index, PAIRS)
+    if unknown:
+        path, target = unknown[0]
+        known = ", ".join(list(TARGETS.index[:10])) + (
+            ", ..." if len(TARGETS) > 10 else ""
+        )
+        raise ValueError(
+            f"requested {path}: target {target!r} is not in the target list {config['targets']} "
+            f"(its targets: {known}); add it there, or run `spherex-sdt run NAME` or `spherex-sdt run RA DEC`"
+        )
+
+
+check_requested_targets()
 
 
 wildcard_constraints:
@@ -44,8 +69,19 @@ wildcard_constraints:
 
 
 def target_position(wildcards):
+    if wildcards.target not in TARGETS.index:
+        raise ValueError(
+            f"target {wildcards.target!r} is not in the target list {config['targets']}"
+        )
     row = TARGETS.loc[wildcards.target]
     return float(row["ra_deg"]), float(row["dec_deg"])
+
+
+def get_resolved_names(wildcards=None):
+    """The frozen name resolutions, when the target list names targets without coordinates."""
+    if (TARGETS["position_from"] != "list").any():
+        return {"names": config["resolved_names"]}
+    return {}
 
 
 def pair_detectors(pair):

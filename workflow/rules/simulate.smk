@@ -5,6 +5,7 @@ if config["archive"]["backend"] == "local" and "simulation" in config:
 
     rule simulate_archive:
         input:
+            unpack(get_resolved_names),
             targets=config["targets"],
         output:
             index=f"{config['archive']['root']}/index.ecsv",

@@ -24,12 +24,16 @@ __all__ = ["simulate_archive", "search_images", "fetch_pair_images", "fetch_cali
 log = logging.getLogger(__name__)
 
 
-def simulate_archive(targets, archive_dir, settings):
-    """Simulate a SPHEREx archive for a target list (see `spherex_sdt.simulate`)."""
+def simulate_archive(targets, archive_dir, settings, *, resolved_names=None):
+    """Simulate a SPHEREx archive for a target list (see `spherex_sdt.simulate`).
+
+    ``resolved_names`` is the frozen file of the list's names resolved to positions (`spherex_sdt.targets`).
+    """
     from ..simulate import SimulationSettings, simulate_archive as _simulate
     from ..targets import read_targets
 
-    index, truth = _simulate(read_targets(targets), archive_dir, SimulationSettings(**settings))
+    table = read_targets(targets, frozen=resolved_names)["target", "ra_deg", "dec_deg"]
+    index, truth = _simulate(table, archive_dir, SimulationSettings(**settings))
     log.info("simulated %d Level-2 files and %d sources in %s", len(index), len(truth), archive_dir)
 
 
