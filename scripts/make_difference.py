@@ -6,4 +6,4 @@ smk = snakemake  # noqa: F821  injected by Snakemake
 log_to(smk.log[0])
 ra, dec = smk.params.position
 make_difference(smk.input.pair_images, smk.input.a, smk.input.b, ra, dec, smk.params.difference,
-                smk.output[0])
+                smk.output[0], target=smk.wildcards.target)

@@ -14,10 +14,12 @@ from astropy.table import Table
 
 from .status import FAILED, NO_MEASUREMENTS, NO_SOURCES, NOT_RUN, OK, status_of
 from .io import write_table
+from .io.vo import RUN_SUMMARY_COLUMNS, describe_columns
 
 __all__ = ["Stage", "SUMMARY_COLUMNS", "pair_summary", "run_summary", "write_summary", "log_reason"]
 
-SUMMARY_COLUMNS = (("target", str), ("pair", str), ("source", str), ("status", str), ("stage", str),
+SUMMARY_COLUMNS = (("target", str), ("pair", str), ("source", str), ("ra", float), ("dec", float), ("status", str),
+                   ("stage", str),
                    ("reason", str), ("n_exposures", int), ("n_measured", int))
 """``status`` is one of ``ok``, ``no_measurements`` (a source without a usable cutout), ``no_sources`` (nothing
 selected), ``no_coverage`` (no image pair covers the target), ``failed`` (a job failed: ``stage`` names its rule)
@@ -48,9 +50,10 @@ def log_reason(path, *, limit=500):
     return "interrupted: the log ends without an error (job killed or run stopped)"
 
 
-def _row(target, pair, *, source="", status, stage="", reason="", n_exposures=0, n_measured=0):
-    return {"target": target, "pair": pair, "source": source, "status": status, "stage": stage, "reason": reason,
-            "n_exposures": int(n_exposures), "n_measured": int(n_measured)}
+def _row(target, pair, *, source="", status, stage="", reason="", n_exposures=0, n_measured=0, ra=np.nan,
+         dec=np.nan):
+    return {"target": target, "pair": pair, "source": source, "ra": float(ra), "dec": float(dec), "status": status,
+            "stage": stage, "reason": reason, "n_exposures": int(n_exposures), "n_measured": int(n_measured)}
 
 
 def _missing_stage_row(target, pair, stage):
@@ -76,7 +79,7 @@ def _source_rows(target, pair, spectra):
         note = "" if n_meas == n_exp else f"{n_exp - n_meas} of {n_exp} exposures not measured (see spectrum meta)"
         rows.append(_row(target, pair, source=str(entry["source"]), status=OK if n_meas else NO_MEASUREMENTS,
                          stage="measure_spectra" if not n_meas else "", reason=note, n_exposures=n_exp,
-                         n_measured=n_meas))
+                         n_measured=n_meas, ra=entry["ra"], dec=entry["dec"]))
     return rows
 
 
@@ -97,9 +100,15 @@ def pair_summary(target, pair, stages, spectra):
     return _source_rows(target, pair, spectra)
 
 
-def run_summary(entries):
-    """The summary table of a run: ``entries`` holds ``(target, pair, stages, spectra)`` for every target and pair."""
+def run_summary(entries, positions=None):
+    """The summary table of a run: ``entries`` holds ``(target, pair, stages, spectra)`` for every target and pair.
+
+    ``positions`` maps target to its (ra, dec): the position of rows without a source's own.
+    """
     rows = [row for target, pair, stages, spectra in entries for row in pair_summary(target, pair, stages, spectra)]
+    for row in rows:
+        if not np.isfinite(row["ra"]) and positions and row["target"] in positions:
+            row["ra"], row["dec"] = (float(v) for v in positions[row["target"]])
     names = [c for c, _ in SUMMARY_COLUMNS]
     if rows:
         table = Table(rows=[[row[c] for c in names] for row in rows], names=names)
@@ -110,8 +119,8 @@ def run_summary(entries):
     return table
 
 
-def write_summary(entries, output):
-    """Write `run_summary` to ``output`` (atomically) and return it."""
-    table = run_summary(entries)
+def write_summary(entries, output, positions=None):
+    """Write `run_summary` to ``output`` (atomically, every column described) and return it."""
+    table = describe_columns(run_summary(entries, positions), RUN_SUMMARY_COLUMNS)
     write_table(table, output)
     return table

@@ -64,6 +64,17 @@ def test_votable_opens_in_viewers(run):
         assert len(table.array) == len(Table.read(base / name.replace(".xml", ".ecsv")))
     fields = {f.name: f for f in votable.parse(base / "catalog.xml").get_first_table().fields}
     assert fields["colour_ab"].ucd == "phot.color" and fields["sign"].ucd == "meta.code"
+    # COOSYS that ra/dec refer to; PARAMs for the target, the pair and the sign convention
+    for name in ("catalog.xml", "catalog_A.xml", "catalog_B.xml"):
+        document = votable.parse(base / name)
+        systems = {c.ID: c.system for c in document.resources[0].coordinate_systems}
+        table = document.get_first_table()
+        fields = {f.name: f for f in table.fields}
+        assert systems[fields["ra"].ref] == systems[fields["dec"].ref] == "ICRS"
+        params = {p.name: p.value for p in table.params}
+        assert params["target"] == "field-1" and params["pair"] == "D2-D4"
+    params = {p.name: p.value for p in votable.parse(base / "catalog.xml").get_first_table().params}
+    assert "A - B" in params["sign_convention"] and "-1: brighter in B" in params["sign_convention"]
 
 
 def test_explore_page_renders_offline(run, tmp_path):

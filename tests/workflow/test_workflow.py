@@ -249,3 +249,24 @@ def test_specutils_reads_every_spectrum_product(run):
             assert list(np.asarray(spectrum.mask)) == list(table["mask"]), name
         binned = Spectrum.read(folder / "spectrum_binned.ecsv")
         np.testing.assert_allclose(binned.flux.value, Table.read(folder / "spectrum_binned.ecsv")["flux"])
+
+
+def test_every_product_column_is_described(run):
+    """Every ECSV column of every product says what it is, with a unit where it has one; the summary has RA/Dec."""
+    workdir = run[0]
+    for path in sorted((workdir / "results").rglob("*.ecsv")):
+        table = Table.read(path)
+        undescribed = [c for c in table.colnames if not table[c].info.description]
+        assert not undescribed, f"{path.relative_to(workdir)}: {undescribed}"
+        for name in ("ra", "dec", "ra_deg", "dec_deg"):
+            if name in table.colnames:
+                assert table[name].unit == "deg", f"{path.relative_to(workdir)}:{name}"
+        for name in ("flux", "flux_err", "wavelength", "mjd"):
+            if name in table.colnames and table[name].dtype.kind == "f":
+                assert table[name].unit is not None, f"{path.relative_to(workdir)}:{name}"
+    summary = Table.read(workdir / "results" / "summary.ecsv")
+    spectra = Table.read(workdir / "results" / "field-1" / "D2-D4" / "spectra.ecsv")
+    for row in summary:
+        match = spectra[spectra["source"] == row["source"]]
+        assert row["ra"] == pytest.approx(match["ra"][0]) and row["dec"] == pytest.approx(match["dec"][0])
+    assert fits.getheader(workdir / "results" / "field-1" / "D2-D4" / "difference.fits")["OBJECT"] == "field-1"

@@ -341,7 +341,10 @@ def write_run_summary():
         for p in PAIRS
     ]
     try:
-        table = write_summary(entries, SUMMARY)
+        positions = {
+            t: (float(r["ra_deg"]), float(r["dec_deg"])) for t, r in TARGETS.iterrows()
+        }
+        table = write_summary(entries, SUMMARY, positions)
     except Exception as exc:  # the summary must not hide the run's own error
         print(
             f"could not write {SUMMARY}: {type(exc).__name__}: {exc}", file=sys.stderr

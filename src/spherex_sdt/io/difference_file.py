@@ -20,12 +20,13 @@ __all__ = ["DIFFERENCE_PLANES", "write_difference", "write_empty_difference", "o
 DIFFERENCE_PLANES = ("DIFFERENCE", "VARIANCE", "SNR", "MASK", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B")
 
 
-def write_difference(result, manifest_meta, ra, dec, software, path):
+def write_difference(result, manifest_meta, ra, dec, software, path, *, target=""):
     """Write a `~spherex_sdt.imaging.DifferenceImage` with its provenance (µJy per pixel).
 
-    ``manifest_meta`` is the pair manifest's metadata (``pair``, ``rule``).
+    ``manifest_meta`` is the pair manifest's metadata (``pair``, ``rule``); ``target`` goes to ``OBJECT``.
     """
     header = result.wcs.to_header(relax=True)
+    header["OBJECT"] = (target, "target name (target list)")
     header["BUNIT"] = "uJy"
     header["PAIR"] = (manifest_meta["pair"], "difference = A - B on B's grid")
     header["PAIRRULE"] = (manifest_meta["rule"], "how the two images were chosen")
@@ -52,9 +53,10 @@ def write_difference(result, manifest_meta, ra, dec, software, path):
     write_fits(fits.HDUList(hdus), path)
 
 
-def write_empty_difference(pair, product_status, reason, ra, dec, software, path):
+def write_empty_difference(pair, product_status, reason, ra, dec, software, path, *, target=""):
     """A valid difference file without data: PRIMARY with STATUS and REASON, every plane present but empty."""
     header = fits.Header()
+    header["OBJECT"] = (target, "target name (target list)")
     header["PAIR"] = (pair, "difference = A - B on B's grid")
     header["TARG_RA"], header["TARG_DEC"] = ra, dec
     header["SOFTWARE"] = software

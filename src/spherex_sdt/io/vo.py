@@ -7,7 +7,15 @@ description as DESCRIPTION; ECSV keeps all three. ``ra``/``dec`` carry ``pos.eq.
 
 import re
 
-__all__ = ["CATALOG_COLUMNS", "describe_columns"]
+import numpy as np
+
+from .atomic import atomic_path
+
+__all__ = ["CATALOG_COLUMNS", "ARCHIVE_COLUMNS", "SPECTRA_SUMMARY_COLUMNS", "BINNED_COLUMNS", "RUN_SUMMARY_COLUMNS",
+           "describe_columns", "write_votable", "SIGN_CONVENTION"]
+
+SIGN_CONVENTION = "difference = A - B on B's grid; sign = +1: brighter in A, -1: brighter in B (red in D2 - D4)"
+"""How a difference catalogue's ``sign`` reads (a VOTable PARAM and catalogue metadata)."""
 
 # name -> (UCD, unit or None to keep the table's, description)
 CATALOG_COLUMNS = {
@@ -54,6 +62,72 @@ CATALOG_COLUMNS = {
     "colour_ab_err": ("stat.error;phot.color", "mag", "error of colour_ab"),
 }
 
+# the archive's image lists: results/{target}/images.ecsv, pair_images.ecsv and exposures.ecsv
+ARCHIVE_COLUMNS = {
+    "role": ("meta.code", None, "A or B: the difference is A - B on B's grid"),
+    "source": ("meta.id", None, "selected source (folder under sources/)"),
+    "obs_id": ("meta.id;obs", None, "SPHEREx observation id"),
+    "detector": ("meta.id;instr.det", None, "SPHEREx detector (1-6)"),
+    "band": ("instr.bandpass", None, "SIA band name (SPHEREx-D1 ... D6)"),
+    "mjd": ("time.epoch", "d", "mid-exposure time (MJD)"),
+    "access_url": ("meta.ref.url", None, "where the archive serves the Level-2 file"),
+    "key": ("meta.ref", None, "archive key of the Level-2 file"),
+    "file_name": ("meta.id;meta.file", None, "Level-2 file name (cache key)"),
+    "s_region": ("pos.outline;obs.field", None, "image footprint (SIA s_region)"),
+    "collection": ("meta.id", None, "archive collection"),
+    "ra": ("pos.eq.ra;meta.main", "deg", "right ascension (ICRS) of the source measured on the exposure"),
+    "dec": ("pos.eq.dec;meta.main", "deg", "declination (ICRS) of the source measured on the exposure"),
+    "path": ("meta.file", None, "the file in the download cache (empty when the fetch failed)"),
+    "status": ("meta.code.status", None, "ok (cutout fetched) or failed"),
+    "error": ("meta.note", None, "why the cutout could not be fetched"),
+}
+
+# results/{target}/{pair}/spectra.ecsv
+SPECTRA_SUMMARY_COLUMNS = {
+    "source": ("meta.id;meta.main", None, "source name (folder under sources/)"),
+    "ra": ("pos.eq.ra;meta.main", "deg", "right ascension (ICRS) of the source"),
+    "dec": ("pos.eq.dec;meta.main", "deg", "declination (ICRS) of the source"),
+    "n_exposures": ("meta.number", None, "exposures covering the source"),
+    "n_measured": ("meta.number", None, "exposures measured"),
+    "radius": ("phys.angSize;instr.det", "pix", "aperture radius of the spectrum's flux column"),
+    "median_snr": ("stat.snr;stat.median", None, "median flux / error over the measured exposures"),
+    "spectrum": ("meta.ref;meta.file", None, "the source's spectrum.ecsv"),
+    "lightcurve": ("meta.ref;meta.file", None, "the source's lightcurve.ecsv"),
+}
+
+# sources/{source}/spectrum_binned.ecsv
+BINNED_COLUMNS = {
+    "detector": ("meta.id;instr.det", None, "SPHEREx detector of the channel"),
+    "subchan": ("meta.id;instr.bandpass", None, "sub-channel (1-17) within the detector"),
+    "wavelength": ("em.wl;meta.main", "um", "channel centre"),
+    "wl_min": ("em.wl;stat.min", "um", "channel lower edge"),
+    "wl_max": ("em.wl;stat.max", "um", "channel upper edge"),
+    "bandwidth": ("instr.bandwidth", "um", "channel width"),
+    "n": ("meta.number", None, "measurements in the channel"),
+    "n_rejected": ("meta.number", None, "measurements rejected as outliers"),
+    "wavelength_mean": ("em.wl", "um", "inverse-variance weighted mean wavelength of the kept measurements"),
+    "flux": ("phot.flux.density", "uJy", "inverse-variance weighted mean flux density of the kept measurements"),
+    "flux_err": ("stat.error;phot.flux.density", "uJy", "1-sigma error of flux"),
+    "chi2": ("stat.fit.chi2", None, "chi-square of the kept measurements about the mean"),
+    "dof": ("stat.fit.dof", None, "degrees of freedom of chi2 (kept measurements - 1)"),
+    "p_variable": ("stat.probability", None, "chi-square survival probability: small = variable, or errors too "
+                                             "small (NaN for one measurement)"),
+}
+
+# results/summary.ecsv
+RUN_SUMMARY_COLUMNS = {
+    "target": ("meta.id;src", None, "target name (target list)"),
+    "pair": ("instr.setup", None, "detector pair A-B"),
+    "source": ("meta.id", None, "source name (empty for a target and pair without sources)"),
+    "ra": ("pos.eq.ra;meta.main", "deg", "right ascension (ICRS): the source's, else the target's"),
+    "dec": ("pos.eq.dec;meta.main", "deg", "declination (ICRS): the source's, else the target's"),
+    "status": ("meta.code.status", None, "ok, no_measurements, no_sources, no_coverage, failed or not_run"),
+    "stage": ("meta.code", None, "the rule whose result or failure the status comes from"),
+    "reason": ("meta.note", None, "why the status is not ok (for a failed job, the last error line of its log)"),
+    "n_exposures": ("meta.number", None, "exposures covering the source"),
+    "n_measured": ("meta.number", None, "exposures measured"),
+}
+
 # a UCD is ';'-separated words of letters, digits, '.', '-' and '_'
 _UCD = re.compile(r"^[A-Za-z0-9_.\-]+(;[A-Za-z0-9_.\-]+)*$")
 
@@ -88,3 +162,42 @@ def describe_columns(table, columns=None):
         if not col.info.description:
             col.info.description = description
     return table
+
+
+def write_votable(table, path, *, params=()):
+    """Write a catalogue as a VOTable with a COOSYS (ICRS) that its ``ra``/``dec`` FIELDs refer to, and PARAMs.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Columns with their unit, UCD (``meta['ucd']``) and description (see `describe_columns`).
+    path : path-like
+        Written atomically.
+    params : sequence of (str, value, str, str)
+        ``(name, value, ucd, description)`` of each PARAM: what the whole table is about (target, pair, sign
+        convention).
+    """
+    from astropy.io.votable import from_table
+    from astropy.io.votable.tree import CooSys, Param
+
+    votable = from_table(table)
+    resource = votable.resources[0]
+    resource.coordinate_systems.append(CooSys(ID="icrs", system="ICRS"))
+    element = resource.tables[0]
+    for field in element.fields:
+        if field.name in ("ra", "dec"):
+            field.ref = "icrs"
+    for name, value, ucd, description in params:
+        if isinstance(value, str):
+            kind = {"datatype": "char", "arraysize": "*"}
+        elif isinstance(value, bool | np.bool_):
+            kind = {"datatype": "boolean"}
+        elif isinstance(value, int | np.integer):
+            kind = {"datatype": "long"}
+        else:
+            kind = {"datatype": "double"}
+        param = Param(votable, name=name, value=value, ucd=ucd, **kind)
+        param.description = description
+        element.params.append(param)
+    with atomic_path(path) as tmp:
+        votable.to_xml(str(tmp))

@@ -17,6 +17,7 @@ from ..errors import NoCoverageError, SpherexSdtError
 from ..imaging.pairs import choose_pair
 from ..io import write_table
 from ..io.atomic import atomic_path
+from ..io.vo import ARCHIVE_COLUMNS, describe_columns
 from .common import LEVEL2_HDUS, SOFTWARE, now_utc
 
 __all__ = ["simulate_archive", "search_images", "fetch_pair_images", "fetch_calibration", "fetch_source_cutouts"]
@@ -48,7 +49,7 @@ def search_images(target, ra, dec, radius_arcsec, archive, output):
         "status": status.OK if len(table) else status.NO_COVERAGE,
         "reason": "" if len(table) else f"no image within {radius_arcsec:g} arcsec of ({ra:.6f}, {dec:.6f})",
     })
-    write_table(table, output)
+    write_table(describe_columns(table, ARCHIVE_COLUMNS), output)
     log.info("%s: %d images within %.1f arcsec", target, len(table), radius_arcsec)
 
 
@@ -73,7 +74,7 @@ def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archiv
     manifest = Table(rows=rows)
     manifest.meta.update({"pair": pair, "rule": rule, "ra_deg": ra, "dec_deg": dec, "status": status.OK,
                           "reason": ""})
-    write_table(manifest, output)
+    write_table(describe_columns(manifest, ARCHIVE_COLUMNS), output)
     log.info("%s: A = %s, B = %s (%s)", pair, rows[0]["file_name"], rows[1]["file_name"], rule)
 
 
@@ -83,7 +84,7 @@ def _write_no_pair(images, pair, ra, dec, reason, output):
                      dtype=("U1", *(images[c].dtype for c in images.colnames), "U1"))
     manifest.meta.update({"pair": pair, "rule": "", "ra_deg": ra, "dec_deg": dec, "status": status.NO_COVERAGE,
                           "reason": reason})
-    write_table(manifest, output)
+    write_table(describe_columns(manifest, ARCHIVE_COLUMNS), output)
     log.warning("%s: no coverage: %s", pair, reason)
 
 
@@ -139,7 +140,7 @@ def fetch_source_cutouts(selected, detectors, size_deg, threads, archive, cache_
                            "n_sources": len(sources), "status": product_status, "reason": reason,
                            "n_detections": sources.meta.get("n_detections", 0),
                            "requests": transfer.requests, "bytes_fetched": transfer.bytes})
-    write_table(exposures, output)
+    write_table(describe_columns(exposures, ARCHIVE_COLUMNS), output)
     n_ok = int(np.sum(exposures["status"] == status.OK)) if len(exposures) else 0
     log.info("%d sources: %d exposures, %d cutouts (%d requests, %d bytes fetched)", len(sources), len(exposures),
              n_ok, transfer.requests, transfer.bytes)

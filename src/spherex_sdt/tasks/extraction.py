@@ -12,7 +12,7 @@ from ..extraction.catalogs import add_pair_photometry, add_positions, cross_matc
 from ..extraction.sextractor import sextractor_version
 from ..io import write_table
 from ..io.difference_file import open_difference
-from ..io.vo import describe_columns
+from ..io.vo import SIGN_CONVENTION, describe_columns, write_votable
 from .common import SOFTWARE
 
 __all__ = ["extract_sources", "select_sources", "CATALOG_COLUMNS", "empty_catalog"]
@@ -33,11 +33,22 @@ def empty_catalog(product_status, reason, **meta):
     return table
 
 
+def _votable_params(meta):
+    """PARAMs of a catalogue's VOTable: the target, the pair, and how to read the difference and its sign."""
+    params = [("target", meta.get("target", ""), "meta.id;src", "target name (target list)"),
+              ("pair", meta.get("pair", ""), "instr.setup", "detector pair A-B; the difference is A - B on B's grid")]
+    if "image" in meta:
+        params.append(("image", meta["image"], "meta.note", "the image this catalogue was extracted from"))
+    else:
+        params.append(("sign_convention", SIGN_CONVENTION, "meta.note", "how the sign column reads"))
+    return params
+
+
 def _write_catalogs(outputs, tables):
-    """Write each ``(name, table)`` to its ECSV and VOTable outputs."""
+    """Write each ``(name, table)`` to its ECSV and VOTable outputs (with COOSYS and PARAMs)."""
     for tag, table in tables:
         write_table(table, outputs[f"ecsv{tag}"])
-        write_table(table, outputs[f"votable{tag}"])
+        write_votable(table, outputs[f"votable{tag}"], params=_votable_params(table.meta))
 
 
 def extract_sources(difference, config, parameters, filter_kernel, outputs):
@@ -50,7 +61,8 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
     with open_difference(difference) as hdul:
         product_status, reason = status.status_of(hdul[0].header)
         if product_status != status.OK:
-            empty = empty_catalog(product_status, reason, pair=hdul[0].header.get("PAIR", ""))
+            empty = empty_catalog(product_status, reason, pair=hdul[0].header.get("PAIR", ""),
+                                  target=hdul[0].header.get("OBJECT", ""))
             _write_catalogs(outputs, [("", empty), ("_a", empty), ("_b", empty)])
             log.warning("no catalogue (%s): %s", product_status, reason)
             return
@@ -64,7 +76,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
     catalog = extract_both_signs(np.nan_to_num(planes["DIFFERENCE"]), np.nan_to_num(planes["VARIANCE"], nan=np.inf),
                                  mask, header, **sextractor)
     add_positions(catalog, wcs, planes["IMAGE_B"], planes["VARIANCE_B"])  # B's own pixels: no resampling
-    meta = {"pair": primary.get("PAIR", ""), "sextractor": sextractor_version(), "software": SOFTWARE,
+    meta = {"target": primary.get("OBJECT", ""), "pair": primary.get("PAIR", ""), "sextractor": sextractor_version(), "software": SOFTWARE,
             "status": status.OK, "reason": ""}
     for tag in ("A", "B"):
         single = add_positions(extract_image(planes[f"IMAGE_{tag}"], planes[f"VARIANCE_{tag}"], header,
@@ -79,7 +91,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
     add_pair_photometry(catalog, planes["IMAGE_A"], planes["VARIANCE_A"], planes["IMAGE_B"], planes["VARIANCE_B"])
     for col in (*_FLUX_COLUMNS, "FLUX_AUTO_A", "FLUXERR_AUTO_A", "FLUX_AUTO_B", "FLUXERR_AUTO_B"):
         catalog[col].unit = "uJy"
-    catalog.meta.update(meta, sign_convention="sign=+1 brighter in A, -1 brighter in B (difference A - B)")
+    catalog.meta.update(meta, sign_convention=SIGN_CONVENTION)
     describe_columns(catalog)
     _write_catalogs(outputs, [("", catalog)])
     log.info("%d detections (%d negative)", len(catalog), int(np.sum(catalog["sign"] < 0)) if len(catalog) else 0)
@@ -93,5 +105,5 @@ def select_sources(catalog, params, output):
     product_status, reason = status.status_of(table.meta)
     selected.meta.update({"selection": params, "catalog": str(catalog), "status": product_status, "reason": reason,
                           "n_detections": len(table)})
-    write_table(selected, output)
+    write_table(describe_columns(selected), output)
     log.info("selected %d of %d sources", len(selected), len(table))

@@ -15,8 +15,8 @@ __all__ = ["make_difference"]
 log = logging.getLogger(__name__)
 
 
-def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, output):
-    """Difference image of a pair around the target, written as one FITS file (µJy per pixel).
+def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, output, *, target=""):
+    """Difference image of a pair around the target, written as one FITS file (µJy per pixel; ``OBJECT`` = target).
 
     HDUs: DIFFERENCE, VARIANCE, SNR, MASK, IMAGE_A (A reprojected onto B), VARIANCE_A, IMAGE_B, VARIANCE_B
     (`spherex_sdt.io.difference_file`).
@@ -25,7 +25,7 @@ def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, 
     product_status, reason = status.status_of(manifest.meta)
     if product_status != status.OK or len(manifest) == 0:
         write_empty_difference(manifest.meta.get("pair", ""), product_status, reason or "no image pair", ra, dec,
-                               SOFTWARE, output)
+                               SOFTWARE, output, target=target)
         log.warning("no difference image (%s): %s", product_status, reason)
         return
     paths = {r["role"]: r["path"] for r in manifest}
@@ -38,4 +38,4 @@ def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, 
         bkg_box=params["background_box_px"], bkg_filter=params["background_filter"],
         bad_fraction_limit=params["bad_fraction_limit"],
     )
-    write_difference(result, manifest.meta, ra, dec, SOFTWARE, output)
+    write_difference(result, manifest.meta, ra, dec, SOFTWARE, output, target=target)

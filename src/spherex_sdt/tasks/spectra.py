@@ -13,6 +13,7 @@ from ..calibration.flags import SPHEREX_FLAGS
 from ..calibration.spectral import WAVELENGTH_SOURCES
 from ..io import read_solid_angle_map, read_spectral_wcs, write_fits, write_table
 from ..io.spectral_image import read_usable_cutout
+from ..io.vo import BINNED_COLUMNS, SPECTRA_SUMMARY_COLUMNS, describe_columns
 from ..photometry import ALGORITHM_VERSION
 from ..spectra import binned_spectrum, channel_table, measure_source, spectrum_fits_meta, spectrum_table
 from .common import SOFTWARE, settings_hash
@@ -53,7 +54,7 @@ def _write_spectrum_files(table, folder, binning, channels, truth):
     write_fits(spectrum_hdulist(table), folder / "spectrum.fits")
     binned = binned_spectrum(table, binning["radius_px"], channels, clip_sigma=binning["clip_sigma"])
     binned.meta["software"] = SOFTWARE
-    write_table(binned, folder / "spectrum_binned.ecsv")
+    write_table(describe_columns(binned, BINNED_COLUMNS), folder / "spectrum_binned.ecsv")
     plot_spectrum_table(table, binning["radius_px"], folder / "spectrum.png", truth=truth, binned=binned)
 
 
@@ -115,4 +116,4 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
     product_status, reason = status.status_of(manifest.meta)
     out.meta.update({"software": SOFTWARE, "manifest": str(exposures), "status": product_status,
                      "reason": reason, "n_detections": manifest.meta.get("n_detections", 0)})
-    write_table(out, summary)
+    write_table(describe_columns(out, SPECTRA_SUMMARY_COLUMNS), summary)
