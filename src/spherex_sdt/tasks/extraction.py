@@ -76,8 +76,8 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
     catalog = extract_both_signs(np.nan_to_num(planes["DIFFERENCE"]), np.nan_to_num(planes["VARIANCE"], nan=np.inf),
                                  mask, header, **sextractor)
     add_positions(catalog, wcs, planes["IMAGE_B"], planes["VARIANCE_B"])  # B's own pixels: no resampling
-    meta = {"target": primary.get("OBJECT", ""), "pair": primary.get("PAIR", ""), "sextractor": sextractor_version(), "software": SOFTWARE,
-            "status": status.OK, "reason": ""}
+    meta = {"target": primary.get("OBJECT", ""), "pair": primary.get("PAIR", ""), "sextractor": sextractor_version(),
+            "software": SOFTWARE, "status": status.OK, "reason": ""}
     for tag in ("A", "B"):
         single = add_positions(extract_image(planes[f"IMAGE_{tag}"], planes[f"VARIANCE_{tag}"], header,
                                              **sextractor), wcs)
