@@ -270,3 +270,11 @@ def test_every_product_column_is_described(run):
         match = spectra[spectra["source"] == row["source"]]
         assert row["ra"] == pytest.approx(match["ra"][0]) and row["dec"] == pytest.approx(match["dec"][0])
     assert fits.getheader(workdir / "results" / "field-1" / "D2-D4" / "difference.fits")["OBJECT"] == "field-1"
+
+
+def test_job_logs_show_progress_and_no_shell_command_noise(run):
+    workdir, result = run
+    log = (workdir / "logs" / "fetch_source_cutouts" / "field-1" / "D2-D4.log").read_text()
+    exposures = Table.read(workdir / "results" / "field-1" / "D2-D4" / "exposures.ecsv")
+    assert f"cutouts: {len(exposures)}/{len(exposures)} (100 %)" in log and "/s" in log
+    assert "Shell command: None" not in result.stdout + result.stderr

@@ -18,7 +18,7 @@ from ..imaging.pairs import choose_pair
 from ..io import write_table
 from ..io.atomic import atomic_path
 from ..io.vo import ARCHIVE_COLUMNS, describe_columns
-from .common import LEVEL2_HDUS, SOFTWARE, now_utc
+from .common import LEVEL2_HDUS, SOFTWARE, Progress, now_utc
 
 __all__ = ["simulate_archive", "search_images", "fetch_pair_images", "fetch_calibration", "fetch_source_cutouts"]
 
@@ -187,8 +187,10 @@ def _fetch_cutouts(exposures, backend, size_deg, threads, folder):
                 out.append((k, status.FAILED, str(exc)))
         return out, transfer
 
+    progress = Progress(sum(map(len, pending.values())), "cutouts", log=log)  # rate and ETA in the job log
     with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
         for results, transfer in pool.map(fetch_file, pending.values()):
+            progress.step(len(results))
             total += transfer
             for k, state, error in results:
                 states[k], errors[k] = state, error
