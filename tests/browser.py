@@ -1,7 +1,7 @@
 """Headless Chromium for tests: render a local page, take a screenshot and collect the page's console messages.
 
-Chromium is required (tools/setup.sh installs Debian's ``chromium``): a missing browser fails, never skips. DNS is
-mapped to nothing (``--host-resolver-rules``) and proxies are off, so a page can reach loopback only.
+Chromium is required (tools/setup.sh --test installs Debian's ``chromium``): a missing browser fails, never skips.
+DNS is mapped to nothing (``--host-resolver-rules``) and proxies are off, so a page can reach loopback only.
 """
 
 import re
@@ -16,7 +16,7 @@ _CONSOLE = re.compile(r'CONSOLE.*?\] "(?P<msg>.*)", source: (?P<source>.*)$|:CON
 
 def chromium():
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert exe, "chromium is not installed: run tools/setup.sh (it installs Debian's chromium)"
+    assert exe, "chromium is not installed: run tools/setup.sh --test (it installs Debian's chromium)"
     return exe
 
 

@@ -3,6 +3,7 @@ uncertainty and a mask from the quality bits; the other radii stay as columns; t
 
 import numpy as np
 import pytest
+import specutils  # the test extra (tools/setup.sh --test): a missing specutils fails, it does not skip
 from astropy.io import fits
 from astropy.table import QTable, Table
 
@@ -13,7 +14,6 @@ from spherex_sdt.spectra import binned_spectrum, channel_table
 from spherex_sdt.spectra.assemble import MASK_BITS, spectrum_meta_from_fits, spectrum_table
 from spherex_sdt.tasks.spectra import spectrum_hdulist
 
-specutils = pytest.importorskip("specutils", reason="specutils is in the test extra (tools/setup.sh installs it)")
 
 RADII = (2.0, 3.0, 4.5)
 

@@ -1,4 +1,5 @@
 # Configuration and target-list validation, wildcard constraints and input functions.
+import os
 import re
 import sys
 from pathlib import Path
@@ -21,6 +22,17 @@ validate_config(
 
 # files shipped with the workflow, found from the Snakefile wherever the working directory is
 WORKFLOW_ROOT = Path(workflow.basedir)
+
+# jobs import this workflow's own package from its src/: with --sdm conda their environment
+# (envs/spherex-sdt.yaml) holds only the dependencies. Jobs inherit this variable; conda activation keeps it.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    dict.fromkeys(
+        [
+            str(WORKFLOW_ROOT / "src"),
+            *os.environ.get("PYTHONPATH", "").split(os.pathsep),
+        ]
+    )
+).rstrip(os.pathsep)
 SEXTRACTOR_FILES = {
     name: str(WORKFLOW_ROOT / "config" / "sextractor" / f"default.{ext}")
     for name, ext in (
