@@ -25,14 +25,13 @@ WORKFLOW_ROOT = Path(workflow.basedir)
 
 # jobs import this workflow's own package from its src/: with --sdm conda their environment
 # (envs/spherex-sdt.yaml) holds only the dependencies. Jobs inherit this variable; conda activation keeps it.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    dict.fromkeys(
-        [
-            str(WORKFLOW_ROOT / "src"),
-            *os.environ.get("PYTHONPATH", "").split(os.pathsep),
-        ]
-    )
-).rstrip(os.pathsep)
+_python_path = [
+    str(WORKFLOW_ROOT / "src"),
+    *os.environ.get("PYTHONPATH", "").split(os.pathsep),
+]
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in dict.fromkeys(_python_path) if p)
+)
 SEXTRACTOR_FILES = {
     name: str(WORKFLOW_ROOT / "config" / "sextractor" / f"default.{ext}")
     for name, ext in (
