@@ -137,7 +137,8 @@ def test_explore_page_is_standalone_and_renders(scene, tmp_path):
                           {2: None, 4: None}, 3.0, path, title="field-1 D2-D4", detector_colours=DETECTOR_COLOURS)
     assert counts == {"n_sources": len(cat), "n_spectra": 2, "n_points": 80}
     html = path.read_text()
-    assert "Spectra of source(s) 2\"" in html  # the first source with a spectrum starts selected
+    # the first source with a spectrum starts selected, with its marker (● is JSON-escaped inside a JS string)
+    assert "Spectra of source(s) 2 \\\\u25cf" in html
     assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']?(https?:)?//", html), "page loads remote resources"
     assert "bokehjs-gzip-base64" in html and len(html) > 500_000  # bokeh's JS is inline (compressed)
     # the Snakemake report embeds the page as a base64 data: URL, which Chromium refuses beyond 2 MB
@@ -180,7 +181,8 @@ def test_explore_page_selection_shows_spectra(scene, tmp_path):
       if (!window.Bokeh || !Bokeh.documents.length) { setTimeout(probe, 100); return; }
       const doc = Bokeh.documents[0];
       const cat = doc.get_model_by_name("catalog"), shown = doc.get_model_by_name("spectrum_shown");
-      const report = (tag) => console.log(tag + " " + shown.data.id.length + " " + Array.from(new Set(shown.data.id)));
+      const report = (tag) => console.log(tag + " " + shown.data.id.length + " " + Array.from(new Set(shown.data.id))
+                                          + " " + Array.from(new Set(shown.data.marker)));
       report("START");
       for (const [tag, rows] of [["ONE", [3]], ["TWO", [1, 3]], ["NONE", [0]]]) {
         cat.selected.indices = rows;  // what selecting table rows or clicking sources does
@@ -194,7 +196,8 @@ def test_explore_page_selection_shows_spectra(scene, tmp_path):
     path.write_text(head + probe + tail)
     messages, _ = render(path, tmp_path / "shot.png", tmp_path / "profile")
     assert not page_errors(messages), messages
-    for expected in ("START 40 2", "ONE 25 4", "TWO 65 2,4", "NONE 0 "):
+    # each source keeps its own marker, so two sources shown together are told apart
+    for expected in ("START 40 2 circle", "ONE 25 4 triangle", "TWO 65 2,4 circle,triangle", "NONE 0  "):
         assert expected in messages, messages
 
 
@@ -289,3 +292,33 @@ def test_explore_page_draws_the_sky_grid(scene, tmp_path):
     messages, _ = render(tmp_path / "grid.html", tmp_path / "grid.png", tmp_path / "profile", size=(1500, 1100))
     assert not page_errors(messages), messages
     assert any("document idle" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("rotation", [0.0, 30.0, -120.0, 200.0])
+def test_compass_points_north_and_east_on_rotated_fields(rotation, tmp_path):
+    """With CD = s [[-cos t, sin t], [sin t, cos t]], north is (sin t, cos t) and east (-cos t, sin t) in pixels."""
+    import matplotlib.pyplot as plt
+    from astropy.wcs import WCS
+
+    from spherex_sdt.plotting import draw_compass
+
+    t = np.deg2rad(rotation)
+    scale = 6.15 / 3600
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [32.5, 32.5]
+    wcs.wcs.cd = scale * np.array([[-np.cos(t), np.sin(t)], [np.sin(t), np.cos(t)]])
+    fig = plt.figure()
+    ax = fig.add_subplot(projection=wcs)
+    ax.imshow(np.zeros((64, 64)), origin="lower")
+    directions = draw_compass(ax, wcs, (64, 64))
+    np.testing.assert_allclose(directions["N"], (np.sin(t), np.cos(t)), atol=2e-3)
+    np.testing.assert_allclose(directions["E"], (-np.cos(t), np.sin(t)), atol=2e-3)
+    labels = [text for text in ax.texts if text.get_text() in ("N", "E")]
+    assert len(labels) == 2
+    for text in labels:  # the letters stay on the image whatever the rotation
+        x, y = text.get_position()
+        assert 0 <= x <= 63 and 0 <= y <= 63
+    fig.savefig(tmp_path / "compass.png")
+    plt.close(fig)

@@ -17,6 +17,8 @@ __all__ = [
     "plot_spectrum",
     "plot_message",
     "draw_ellipses",
+    "draw_compass",
+    "sky_directions",
     "DETECTOR_COLOURS",
     "ELLIPSE_SCALE",
 ]
@@ -89,6 +91,46 @@ def draw_ellipses(ax, catalog, selected_ids=(), *, scale=ELLIPSE_SCALE, label="a
     return patches
 
 
+def sky_directions(wcs, x, y, *, step_arcsec=5.0):
+    """Unit vectors, in 0-based pixel coordinates, pointing north and east from pixel (x, y).
+
+    Returns
+    -------
+    dict
+        ``{'N': (dx, dy), 'E': (dx, dy)}``; on a SPHEREx field the detector's rotation turns both away from +y
+        and -x.
+    """
+    ra, dec = (float(v) for v in wcs.pixel_to_world_values(x, y))
+    step = step_arcsec / 3600.0
+    out = {}
+    for name, (d_ra, d_dec) in (("N", (0.0, step)), ("E", (step / max(np.cos(np.deg2rad(dec)), 1e-6), 0.0))):
+        px, py = wcs.world_to_pixel_values((ra + d_ra) % 360.0, dec + d_dec)
+        vector = np.array([float(px) - x, float(py) - y])
+        out[name] = tuple(vector / np.hypot(*vector))
+    return out
+
+
+def draw_compass(ax, wcs, shape, *, size=0.13, inset=0.04, colour="black"):
+    """Draw N and E arrows in the lower-left corner of image axes (0-based pixel data coordinates).
+
+    ``size`` (arrow length) and ``inset`` (margin) are fractions of the image's smaller side; the arrows and their
+    letters stay inside the image whichever way the field is rotated. Returns `sky_directions` at the arrows' foot.
+    """
+    ny, nx = shape
+    length = size * min(nx, ny)
+    x0 = y0 = inset * min(nx, ny) + 1.5 * length
+    directions = sky_directions(wcs, x0, y0)
+    for name, (dx, dy) in directions.items():
+        ax.annotate("", xy=(x0 + length * dx, y0 + length * dy), xytext=(x0, y0),
+                    arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.4, "shrinkA": 0, "shrinkB": 0},
+                    zorder=5)
+        ax.text(x0 + 1.35 * length * dx, y0 + 1.35 * length * dy, name, color=colour, fontsize=9, fontweight="bold",
+                ha="center", va="center", zorder=5,
+                bbox={"boxstyle": "round,pad=0.1", "facecolor": "black" if colour == "white" else "white",
+                      "edgecolor": "none", "alpha": 0.6})
+    return directions
+
+
 def _save(fig, path, dpi):
     fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
@@ -120,6 +162,7 @@ def plot_difference(diff, wcs, catalog, selected_ids, title, path, *, image_a=No
             vmin, vmax = _zscale(img)
             im = ax.imshow(img, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax)
         _label_axes(ax, label)
+        draw_compass(ax, wcs, np.shape(img))
         fig.colorbar(im, ax=ax, shrink=0.75, label="µJy / pixel")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -168,6 +211,7 @@ def plot_overlap(image_a, image_b, mask, wcs, title, path, *, labels=("A", "B"),
         im = ax.imshow(img, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax)
         ax.contour(classes == 4, levels=[0.5], colors="white", linewidths=0.8)
         _label_axes(ax, label)
+        draw_compass(ax, wcs, np.shape(img), colour="white")
         fig.colorbar(im, ax=ax, shrink=0.75, label="µJy / pixel")
     ax = fig.add_subplot(1, 3, 3, projection=wcs)
     cmap = ListedColormap([c for _, _, c in _MASK_CLASSES])
@@ -176,6 +220,7 @@ def plot_overlap(image_a, image_b, mask, wcs, title, path, *, labels=("A", "B"),
     ax.legend(handles=[Patch(facecolor=c, edgecolor="0.5", label=f"{lab} ({100 * fractions[lab]:.1f} %)")
                        for _, lab, c in _MASK_CLASSES], fontsize=7, loc="upper right", framealpha=0.85)
     _label_axes(ax, f"overlap: {100 * fractions['good in both']:.1f} % of pixels usable")
+    draw_compass(ax, wcs, np.shape(classes))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     _save(fig, path, dpi)
@@ -203,6 +248,7 @@ def plot_significance(diff, snr, mask, wcs, catalog, selected_ids, title, path, 
         ax.imshow(overlay, origin="lower", cmap=ListedColormap(["0.55"]), alpha=0.8, interpolation="nearest")
         drawn = len(draw_ellipses(ax, catalog, selected_ids))
         _label_axes(ax, label)
+        draw_compass(ax, wcs, np.shape(img))
         fig.colorbar(im, ax=ax, shrink=0.75, label=unit)
     selected_set = {int(s) for s in selected_ids}
     n_sel = sum(int(i) in selected_set for i in catalog["id"]) if len(catalog) else 0

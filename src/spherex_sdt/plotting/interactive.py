@@ -5,7 +5,18 @@ import numpy as np
 from ..spectra.assemble import ab_magnitude
 from .figures import _symmetric_limit
 
-__all__ = ["explore_page", "standalone_html", "catalog_source_data", "spectrum_source_data", "sky_grid"]
+__all__ = ["explore_page", "standalone_html", "catalog_source_data", "spectrum_source_data", "sky_grid",
+           "SOURCE_MARKERS", "source_markers"]
+
+SOURCE_MARKERS = (("circle", "●"), ("triangle", "▲"), ("square", "■"), ("diamond", "◆"), ("inverted_triangle", "▼"),
+                  ("hex", "⬢"), ("star", "★"), ("plus", "✚"))
+"""Bokeh marker and its symbol in text, one per measured source (in turn): several spectra shown at once are told
+apart by marker, while colour stays the detector's."""
+
+
+def source_markers(ids):
+    """Catalogue id -> (bokeh marker, symbol) for the sources with spectra, in the order given."""
+    return {int(cid): SOURCE_MARKERS[k % len(SOURCE_MARKERS)] for k, cid in enumerate(ids)}
 
 # grid spacings: RA in seconds of time, Dec in arcseconds (the steps of an astronomer's finding chart)
 _RA_STEPS_S = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
@@ -28,7 +39,8 @@ for (const [full, shown] of pairs) {
 const names = [];
 const missing = [];
 for (const i of cat.selected.indices) {
-    (cat.data.has_spectrum[i] ? names : missing).push(String(cat.data.id[i]));
+    if (cat.data.has_spectrum[i]) names.push(String(cat.data.id[i]) + " " + cat.data.symbol[i]);
+    else missing.push(String(cat.data.id[i]));
 }
 let text = names.length ? "Spectra of source(s) " + names.join(", ") : "Select sources with spectra (bold rows).";
 if (missing.length) text += " &mdash; no spectrum measured for " + missing.join(", ");
@@ -103,7 +115,7 @@ def _script_text(code):
     return code.replace("</", "<\\/")
 
 
-def catalog_source_data(catalog, selected, *, scale=3.0):
+def catalog_source_data(catalog, selected, *, scale=3.0, markers=None):
     """Columns for the catalogue `~bokeh.models.ColumnDataSource`: one row per detection.
 
     Parameters
@@ -115,12 +127,16 @@ def catalog_source_data(catalog, selected, *, scale=3.0):
         Catalogue id -> source name (``selected.ecsv``) of the sources measured for spectra.
     scale : float
         Ellipse semi-axes are ``scale * A`` and ``scale * B``.
+    markers : dict, optional
+        Catalogue id -> (marker, symbol) of the measured sources (`source_markers`; default: in id order).
 
     Returns
     -------
     dict of str to list or ndarray
-        ``angle`` is THETA_IMAGE in radians (bokeh's unit, counter-clockwise from +x like SExtractor).
+        ``angle`` is THETA_IMAGE in radians (bokeh's unit, counter-clockwise from +x like SExtractor); ``symbol``
+        is the source's marker in text (empty for sources without a spectrum).
     """
+    markers = markers if markers is not None else source_markers(sorted(selected))
     n = len(catalog)
 
     def col(name, default=np.nan):
@@ -141,6 +157,7 @@ def catalog_source_data(catalog, selected, *, scale=3.0):
         "sign": (np.asarray(catalog["sign"], int) if n else np.zeros(0, int)).tolist(),
         "colour_ab": col("colour_ab"),
         "has_spectrum": [int(i) in selected for i in ids],
+        "symbol": [markers.get(int(i), ("", ""))[1] for i in ids],
         "line_colour": ["#e4007c" if int(i) in selected else "black" for i in ids],
         "label_y": col("YWIN_IMAGE") - 1 + scale * col("A_IMAGE") * 0.8,
     }
@@ -156,7 +173,7 @@ def _append_points(out, cid, wavelength, flux, err, mag):
     out["mag"] += mag.tolist()
 
 
-def spectrum_source_data(spectra, radius, *, detector_colours):
+def spectrum_source_data(spectra, radius, *, detector_colours, markers=None):
     """Columns of every measured spectrum point at one radius, keyed by catalogue id (for filtering in the page).
 
     Parameters
@@ -167,14 +184,18 @@ def spectrum_source_data(spectra, radius, *, detector_colours):
         Aperture radius (pixels) to show.
     detector_colours : dict
         Detector number -> colour.
+    markers : dict, optional
+        Catalogue id -> (marker, symbol) (`source_markers`; default: in the order of ``spectra``).
 
     Returns
     -------
     dict of str to list
-        ``fill`` is white for points whose quality flag is set; ``mag`` is NaN where flux <= its error.
+        ``fill`` is white for points whose quality flag is set; ``mag`` is NaN where flux <= its error; ``marker``
+        is the source's bokeh marker.
     """
+    markers = markers if markers is not None else source_markers(spectra)
     out = {k: [] for k in ("id", "wavelength", "flux", "lo", "hi", "mag", "mag_lo", "mag_hi", "detector", "colour",
-                           "fill", "quality", "obs_id")}
+                           "fill", "quality", "obs_id", "marker")}
     for cid, spec in spectra.items():
         if len(spec) == 0:
             continue
@@ -193,13 +214,14 @@ def spectrum_source_data(spectra, radius, *, detector_colours):
         out["fill"] += [c if q == 0 else "white" for c, q in zip(colours, quality)]
         out["quality"] += quality.tolist()
         out["obs_id"] += [str(o) for o in rows["obs_id"]]
+        out["marker"] += [markers.get(int(cid), SOURCE_MARKERS[0])[0]] * len(rows)
     # JSON has no NaN: bokeh serialises float columns as typed arrays only when they are numpy arrays
     return {k: (np.asarray(v, float) if k in ("wavelength", "flux", "lo", "hi", "mag", "mag_lo", "mag_hi") else v)
             for k, v in out.items()}
 
 
-def _binned_source_data(binned):
-    out = {k: [] for k in ("id", "wavelength", "flux", "lo", "hi", "mag", "n")}
+def _binned_source_data(binned, markers):
+    out = {k: [] for k in ("id", "wavelength", "flux", "lo", "hi", "mag", "n", "marker")}
     for cid, table in binned.items():
         if table is None or len(table) == 0:
             continue
@@ -207,7 +229,8 @@ def _binned_source_data(binned):
         mag = np.where(flux > err, ab_magnitude(flux, err)[0], np.nan)
         _append_points(out, cid, table["wavelength_mean"], flux, err, mag)
         out["n"] += np.asarray(table["n"], int).tolist()
-    return {k: (np.asarray(v, float) if k not in ("id", "n") else v) for k, v in out.items()}
+        out["marker"] += [markers.get(int(cid), SOURCE_MARKERS[0])[0]] * len(table)
+    return {k: (np.asarray(v, float) if k not in ("id", "n", "marker") else v) for k, v in out.items()}
 
 
 def _subset(data, ids):
@@ -335,21 +358,23 @@ def _spectrum_figures(spec_shown, binned_shown, *, width=620):
 
     hover = [("source", "@id"), ("λ", "@wavelength{0.000} µm"), ("detector", "@detector"), ("obs", "@obs_id"),
              ("quality", "@quality")]
-    flux = figure(title="Flux density (hollow: quality flag set; squares: binned)", width=width, height=300,
+    flux = figure(title="Flux density (colour: detector; marker: source; hollow: quality flag set; black: binned)",
+                  width=width, height=300,
                   x_axis_label="wavelength (µm)", y_axis_label="µJy", tools="pan,wheel_zoom,box_zoom,reset,save")
     flux.segment(x0="wavelength", y0="lo", x1="wavelength", y1="hi", source=spec_shown, line_color="colour")
-    points = flux.scatter(x="wavelength", y="flux", source=spec_shown, size=6, line_color="colour",
+    points = flux.scatter(x="wavelength", y="flux", source=spec_shown, size=7, marker="marker", line_color="colour",
                           fill_color="fill")
     flux.segment(x0="wavelength", y0="lo", x1="wavelength", y1="hi", source=binned_shown, line_color="black")
-    flux.scatter(x="wavelength", y="flux", source=binned_shown, size=8, marker="square", line_color="black",
+    flux.scatter(x="wavelength", y="flux", source=binned_shown, size=10, marker="marker", line_color="black",
                  fill_color=None, line_width=1.5)
     flux.add_tools(HoverTool(renderers=[points], tooltips=hover + [("flux", "@flux{0.0} µJy")]))
     mag = figure(title="AB magnitude (S/N > 1)", width=width, height=260, x_range=flux.x_range,
                  y_range=DataRange1d(flipped=True), x_axis_label="wavelength (µm)", y_axis_label="AB mag",
                  tools="pan,wheel_zoom,box_zoom,reset,save")
     mag.segment(x0="wavelength", y0="mag_lo", x1="wavelength", y1="mag_hi", source=spec_shown, line_color="colour")
-    mpoints = mag.scatter(x="wavelength", y="mag", source=spec_shown, size=6, line_color="colour", fill_color="fill")
-    mag.scatter(x="wavelength", y="mag", source=binned_shown, size=8, marker="square", line_color="black",
+    mpoints = mag.scatter(x="wavelength", y="mag", source=spec_shown, size=7, marker="marker", line_color="colour",
+                          fill_color="fill")
+    mag.scatter(x="wavelength", y="mag", source=binned_shown, size=10, marker="marker", line_color="black",
                 fill_color=None, line_width=1.5)
     mag.add_tools(HoverTool(renderers=[mpoints], tooltips=hover + [("AB", "@mag{0.00}")]))
     return flux, mag
@@ -363,6 +388,7 @@ def _table(catalog_source):
 
     columns = [
         TableColumn(field="id", title="id", width=40), TableColumn(field="source", title="spectrum", width=80),
+        TableColumn(field="symbol", title="marker", width=50),
         TableColumn(field="ra", title="RA (deg)", formatter=num("0.00000")),
         TableColumn(field="dec", title="Dec (deg)", formatter=num("0.00000")),
         TableColumn(field="flux", title="FLUX_AUTO (µJy)", formatter=num("0.0")),
@@ -410,9 +436,10 @@ def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, titl
     from bokeh.layouts import column, row
     from bokeh.models import ColumnDataSource, CustomJS, Div
 
-    cat = ColumnDataSource(catalog_source_data(catalog, selected), name="catalog")
-    spec_data = spectrum_source_data(spectra, radius, detector_colours=detector_colours)
-    binned_data = _binned_source_data(binned)
+    markers = source_markers(sorted(selected))
+    cat = ColumnDataSource(catalog_source_data(catalog, selected, markers=markers), name="catalog")
+    spec_data = spectrum_source_data(spectra, radius, detector_colours=detector_colours, markers=markers)
+    binned_data = _binned_source_data(binned, markers)
     spec_all, binned_all = ColumnDataSource(spec_data), ColumnDataSource(binned_data)
     # start with the first source that has a spectrum selected (several overlaid are hard to tell apart)
     initial = [k for k, i in enumerate(cat.data["id"]) if i in selected][:1]
@@ -420,7 +447,7 @@ def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, titl
     chosen = {cat.data["id"][k] for k in initial}
     spec_shown = ColumnDataSource(_subset(spec_data, chosen), name="spectrum_shown")
     binned_shown = ColumnDataSource(_subset(binned_data, chosen))
-    info = Div(text="Spectra of source(s) " + ", ".join(str(i) for i in sorted(chosen)) if chosen
+    info = Div(text="Spectra of source(s) " + ", ".join(f"{i} {markers[i][1]}" for i in sorted(chosen)) if chosen
                else "No source was measured for spectra.")
     cat.selected.js_on_change("indices", CustomJS(
         args={"cat": cat, "pairs": [[spec_all, spec_shown], [binned_all, binned_shown]], "info": info},
@@ -433,7 +460,8 @@ def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, titl
     header = Div(text=f"<h2 style='margin:4px 0'>{title}</h2><p style='margin:2px 0'>{len(catalog)} detections; "
                       f"magenta: measured for spectra; gold: selected in the table. Ellipses 3A × 3B at THETA"
                       f"{'; dashed: RA and Dec' if grid and grid['xs'] else ''}. "
-                      f"Spectra at r = {radius:g} px, {colours}.</p>", width=1200)
+                      f"Spectra at r = {radius:g} px, coloured by detector ({colours}), one marker per source "
+                      f"(table column 'marker'); select several rows to compare.</p>", width=1200)
     layout = column(header, row(image, column(info, flux, mag)), _table(cat))
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(standalone_html(layout, title))
