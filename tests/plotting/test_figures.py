@@ -322,3 +322,18 @@ def test_compass_points_north_and_east_on_rotated_fields(rotation, tmp_path):
         assert 0 <= x <= 63 and 0 <= y <= 63
     fig.savefig(tmp_path / "compass.png")
     plt.close(fig)
+
+
+def test_light_curve_figure_draws_every_point(tmp_path):
+    from spherex_sdt.plotting import plot_light_curve
+    from spherex_sdt.spectra import channel_table, light_curve
+
+    channels = channel_table()
+    rng = np.random.default_rng(2)
+    lam = np.repeat(np.asarray(channels["wavelength"], float)[::6], 2)
+    det = np.repeat(np.asarray(channels["detector"], int)[::6], 2)
+    table = light_curve(lam, det, 60800 + 180 * (np.arange(lam.size) % 2), 100 + rng.normal(0, 1, lam.size),
+                        np.ones(lam.size), channels)
+    path = tmp_path / "lightcurve.png"
+    assert plot_light_curve(table, "source 0001", path) == len(table) == lam.size
+    assert pixel_std(path) > 0.05

@@ -161,3 +161,19 @@ def test_firefly_push_planned_when_configured(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "NETWORK ATTEMPT" not in result.stdout + result.stderr
     assert job_counts(result.stdout + result.stderr)["push_firefly"] == 2
+
+
+def test_light_curves_are_written_and_linked_from_the_page(run):
+    base = _base(run)
+    html = (base / "explore.html").read_text()
+    spectra = Table.read(base / "spectra.ecsv")
+    for row in spectra:
+        folder = base / "sources" / row["source"]
+        curve = Table.read(folder / "lightcurve.ecsv")
+        spectrum = Table.read(folder / "spectrum.ecsv")
+        assert len(curve) == int(np.sum(~np.asarray(spectrum["mask"])))  # every unmasked measurement, once
+        assert curve.meta["dof_total"] > 0 and 0 <= curve.meta["p_variable_total"] <= 1
+        assert row["p_variable"] == pytest.approx(curve.meta["p_variable_total"])
+        assert row["lightcurve"].endswith(f"{row['source']}/lightcurve.ecsv")
+        assert pixel_std(folder / "lightcurve.png") > 0.05
+        assert f"sources/{row['source']}/lightcurve.png" in html

@@ -91,6 +91,8 @@ SPECTRA_SUMMARY_COLUMNS = {
     "n_measured": ("meta.number", None, "exposures measured"),
     "radius": ("phys.angSize;instr.det", "pix", "aperture radius of the spectrum's flux column"),
     "median_snr": ("stat.snr;stat.median", None, "median flux / error over the measured exposures"),
+    "p_variable": ("stat.probability", None, "chi-square probability that the source is constant over the channels "
+                                             "measured more than once (lightcurve.ecsv; NaN without repeats)"),
     "spectrum": ("meta.ref;meta.file", None, "the source's spectrum.ecsv"),
     "lightcurve": ("meta.ref;meta.file", None, "the source's lightcurve.ecsv"),
 }

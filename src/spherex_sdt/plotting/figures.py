@@ -15,6 +15,7 @@ __all__ = [
     "plot_overlap",
     "plot_significance",
     "plot_spectrum",
+    "plot_light_curve",
     "plot_message",
     "draw_ellipses",
     "draw_compass",
@@ -325,6 +326,51 @@ def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, min
     axm.set_xlabel("wavelength (µm)")
     for a in (ax, axm):
         a.grid(alpha=0.25, lw=0.5)
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    return n
+
+
+def plot_light_curve(table, title, path, *, dpi=100):
+    """Write a PNG of a source's light curves: flux density against MJD in each standard channel, one panel per
+    detector, each channel's points joined and coloured by sub-channel; channels with p_variable < 0.01 are named.
+
+    ``table`` is `spherex_sdt.spectra.light_curve`'s. Returns the number of points drawn.
+    """
+    detectors = sorted(set(np.asarray(table["detector"], int).tolist())) if len(table) else []
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    n = 0
+    for ax, det in zip(axes.ravel(), range(1, 7)):
+        ax.set_title(f"D{det}", fontsize=9, color=DETECTOR_COLOURS.get(det, "k"))
+        ax.grid(alpha=0.25, lw=0.5)
+        if det not in detectors:
+            ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center", color="0.5")
+            continue
+        rows = table[np.asarray(table["detector"]) == det]
+        flagged = []
+        for sub in sorted(set(np.asarray(rows["subchan"], int).tolist())):
+            ch = rows[np.asarray(rows["subchan"]) == sub]
+            colour = cmap((sub - 1) / 16)
+            ax.errorbar(np.asarray(ch["mjd"], float), np.asarray(ch["flux"], float),
+                        yerr=np.asarray(ch["flux_err"], float), fmt="o-", ms=4, lw=0.8, color=colour)
+            n += len(ch)
+            p = float(ch["p_variable"][0])
+            if np.isfinite(p) and p < 0.01:
+                flagged.append(f"{float(ch['channel_wavelength'][0]):.3f} µm: χ²/dof = "
+                               f"{float(ch['chi2'][0]):.1f}/{int(ch['dof'][0])}, p = {p:.1g}")
+        if flagged:
+            ax.text(0.02, 0.98, "\n".join(flagged[:4]), transform=ax.transAxes, va="top", fontsize=7,
+                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+        ax.set_xlabel("MJD", fontsize=8)
+        ax.set_ylabel("flux density (µJy)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    meta = table.meta
+    dof = int(meta.get("dof_total", 0))
+    summary = (f"χ² = {meta.get('chi2_total', 0):.1f} for {dof} dof over {meta.get('n_channels_repeated', 0)} "
+               f"channels measured more than once, p = {meta.get('p_variable_total', float('nan')):.2g}" if dof else
+               "no channel measured more than once: no variability test")
+    fig.suptitle(f"{title}\nlight curves per standard channel (colour: sub-channel 1-17); {summary}", fontsize=9)
     fig.tight_layout()
     _save(fig, path, dpi)
     return n

@@ -400,7 +400,8 @@ def _table(catalog_source):
                      sortable=True, reorderable=False, index_position=None)
 
 
-def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, title, detector_colours, wcs=None):
+def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, title, detector_colours, wcs=None,
+                 light_curves=None):
     """Write a standalone HTML page: difference image with hoverable sources, a linked table and spectra.
 
     Selecting a table row (or clicking a source, shift for several) highlights its ellipse and shows the
@@ -427,6 +428,9 @@ def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, titl
         Detector number -> colour of its spectrum points.
     wcs : `~astropy.wcs.WCS`, optional
         Celestial WCS of ``diff``: an RA/Dec grid (`sky_grid`) is drawn over the image.
+    light_curves : dict, optional
+        Catalogue id -> ``(href, text)``: a link, relative to the page, to the source's light-curve figure and a
+        short summary of its variability test, listed under the page.
 
     Returns
     -------
@@ -462,7 +466,16 @@ def explore_page(diff, catalog, selected, spectra, binned, radius, path, *, titl
                       f"{'; dashed: RA and Dec' if grid and grid['xs'] else ''}. "
                       f"Spectra at r = {radius:g} px, coloured by detector ({colours}), one marker per source "
                       f"(table column 'marker'); select several rows to compare.</p>", width=1200)
-    layout = column(header, row(image, column(info, flux, mag)), _table(cat))
+    parts = [header, row(image, column(info, flux, mag)), _table(cat)]
+    if light_curves:
+        import html as _html
+
+        links = " &nbsp;|&nbsp; ".join(
+            f"<a href=\"{_html.escape(href)}\">{cid} {markers.get(cid, ('', ''))[1]}</a> {_html.escape(text)}"
+            for cid, (href, text) in sorted(light_curves.items()))
+        parts.append(Div(text=f"<p style='margin:4px 0'><b>Light curves</b> (flux against time per standard "
+                              f"channel, χ² test of variability): {links}</p>", width=1200, name="light_curves"))
+    layout = column(*parts)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(standalone_html(layout, title))
     return {"n_sources": len(catalog), "n_spectra": len(selected), "n_points": len(spec_data["id"])}

@@ -77,7 +77,7 @@ def interactive_page(difference, catalog, selected, sources_dir, radius, output,
         return {}
     cat = Table.read(catalog, format="ascii.ecsv")
     sel = Table.read(selected, format="ascii.ecsv")
-    chosen, spectra, binned, undetected = {}, {}, {}, []
+    chosen, spectra, binned, undetected, curves = {}, {}, {}, [], {}
     for row in sel:
         cid, name = int(row["id"]), str(row["source"])
         folder = Path(sources_dir) / name
@@ -91,14 +91,29 @@ def interactive_page(difference, catalog, selected, sources_dir, radius, output,
         spectra[cid] = Table.read(folder / "spectrum.ecsv", format="ascii.ecsv")
         b = folder / "spectrum_binned.ecsv"
         binned[cid] = Table.read(b, format="ascii.ecsv") if b.is_file() else None
+        if (folder / "lightcurve.png").is_file():
+            curves[cid] = (f"{Path(sources_dir).name}/{name}/lightcurve.png", _variability_text(folder))
     if undetected:
         cat = with_position_rows(cat, undetected, wcs)
     _, title = _pair_labels(h)
     with atomic_path(output) as tmp:
         counts = explore_page(planes["DIFFERENCE"], cat, chosen, spectra, binned, float(radius), tmp,
-                              title=f"{target} {title}".strip(), detector_colours=DETECTOR_COLOURS, wcs=wcs)
+                              title=f"{target} {title}".strip(), detector_colours=DETECTOR_COLOURS, wcs=wcs,
+                              light_curves=curves)
     log.info("interactive page %s: %s", output, counts)
     return counts
+
+
+def _variability_text(folder):
+    """A source's variability test in a few words, from its lightcurve.ecsv."""
+    path = Path(folder) / "lightcurve.ecsv"
+    if not path.is_file():
+        return ""
+    meta = Table.read(path, format="ascii.ecsv").meta
+    dof = int(meta.get("dof_total", 0))
+    if not dof:
+        return "(no channel measured twice)"
+    return f"(χ²/dof = {meta['chi2_total']:.1f}/{dof}, p = {meta['p_variable_total']:.2g})"
 
 
 def with_position_rows(catalog, positions, wcs):

@@ -15,7 +15,8 @@ from ..io import read_solid_angle_map, read_spectral_wcs, write_fits, write_tabl
 from ..io.spectral_image import read_usable_cutout
 from ..io.vo import BINNED_COLUMNS, SPECTRA_SUMMARY_COLUMNS, describe_columns
 from ..photometry import ALGORITHM_VERSION
-from ..spectra import binned_spectrum, channel_table, measure_source, spectrum_fits_meta, spectrum_table
+from ..io.atomic import atomic_path
+from ..spectra import binned_spectrum, channel_table, light_curve, measure_source, spectrum_fits_meta, spectrum_table
 from .common import SOFTWARE, settings_hash
 from .plots import plot_spectrum_table
 
@@ -56,6 +57,25 @@ def _write_spectrum_files(table, folder, binning, channels, truth):
     binned.meta["software"] = SOFTWARE
     write_table(describe_columns(binned, BINNED_COLUMNS), folder / "spectrum_binned.ecsv")
     plot_spectrum_table(table, binning["radius_px"], folder / "spectrum.png", truth=truth, binned=binned)
+    return _write_light_curve(table, channels, folder)
+
+
+def _write_light_curve(table, channels, folder):
+    """``lightcurve.ecsv`` and ``lightcurve.png`` of a spectrum: its unmasked measurements per channel in time."""
+    from ..plotting import plot_light_curve
+
+    use = ~np.asarray(table["mask"], bool) if len(table) else np.zeros(0, bool)
+    rows = table[use]
+    curve = light_curve(np.asarray(rows["wavelength"], float), np.asarray(rows["detector"], int),
+                        np.asarray(rows["mjd"], float), np.asarray(rows["flux"], float),
+                        np.asarray(rows["flux_err"], float), channels, obs_id=np.asarray(rows["obs_id"], str))
+    curve.meta.update({"source": table.meta["source"], "ra_deg": table.meta["ra_deg"],
+                       "dec_deg": table.meta["dec_deg"], "radius_px": table.meta["radius_px"], "software": SOFTWARE})
+    write_table(curve, folder / "lightcurve.ecsv")
+    with atomic_path(folder / "lightcurve.png") as tmp:
+        plot_light_curve(curve, f"source {table.meta['source']} ({table.meta['ra_deg']:.5f}, "
+                                f"{table.meta['dec_deg']:.5f}), r = {table.meta['radius_px']:g} px", tmp)
+    return curve
 
 
 def spectrum_hdulist(table):
@@ -79,7 +99,8 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
 
     Writes ``sources_dir/{source}/spectrum.ecsv`` (one row per exposure, by wavelength), ``spectrum.fits``,
     ``spectrum_binned.ecsv`` (the ``binning['radius_px']`` spectrum on the standard channels; ``channels`` is a
-    spectral_channels file or None for the equal-R fallback) and ``spectrum.png``; then the ``summary`` table.
+    spectral_channels file or None for the equal-R fallback), ``spectrum.png``, and the light curves per channel
+    ``lightcurve.ecsv`` and ``lightcurve.png``; then the ``summary`` table.
     ``spectral_wcs`` maps detector to its spectral_wcs calibration file: wavelengths then come from it
     (``spectra.wavelengths: calibration``); None keeps each cutout's WCS-WAVE table.
     """
@@ -100,19 +121,22 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
         ra, dec = float(part["ra"][0]), float(part["dec"][0])
         table = source_spectrum(part, ra, dec, source, omegas, params, radius=binning["radius_px"],
                                 query_time=manifest.meta.get("query_time_utc", ""), wavelength_maps=wavelength_maps)
-        _write_spectrum_files(table, sources_dir / source, binning, channel_rows,
-                              truth_sed_near(truth_table, ra, dec))
+        curve = _write_spectrum_files(table, sources_dir / source, binning, channel_rows,
+                                      truth_sed_near(truth_table, ra, dec))
         radius = binning["radius_px"]
         sel = np.isclose(np.asarray(table["radius"], float), radius) if len(table) else np.zeros(0, bool)
         snr = np.asarray(table["flux"], float)[sel] / np.asarray(table["flux_err"], float)[sel]
         rows.append({"source": source, "ra": ra, "dec": dec, "n_exposures": len(part),
                      "n_measured": int(table.meta["n_measured"]), "radius": radius,
                      "median_snr": float(np.median(snr)) if snr.size else np.nan,
-                     "spectrum": str(sources_dir / source / "spectrum.ecsv")})
+                     "p_variable": float(curve.meta["p_variable_total"]),
+                     "spectrum": str(sources_dir / source / "spectrum.ecsv"),
+                     "lightcurve": str(sources_dir / source / "lightcurve.ecsv")})
         log.info("source %s: %d measurements from %d exposures", source, len(table), len(part))
     out = Table(rows=rows) if rows else Table(
-        names=("source", "ra", "dec", "n_exposures", "n_measured", "radius", "median_snr", "spectrum"),
-        dtype=(str, float, float, int, int, float, float, str))
+        names=("source", "ra", "dec", "n_exposures", "n_measured", "radius", "median_snr", "p_variable", "spectrum",
+               "lightcurve"),
+        dtype=(str, float, float, int, int, float, float, float, str, str))
     product_status, reason = status.status_of(manifest.meta)
     out.meta.update({"software": SOFTWARE, "manifest": str(exposures), "status": product_status,
                      "reason": reason, "n_detections": manifest.meta.get("n_detections", 0)})
