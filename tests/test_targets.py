@@ -185,3 +185,16 @@ def test_unknown_targets_among_requested_files():
                  "results/other/images.ecsv", "results/reports/report.html", "-n"]
     assert unknown_targets(requested, ["m101"], ["D2-D4"]) == [("results/nope/D2-D4/spectra.ecsv", "nope"),
                                                                ("results/other/images.ecsv", "other")]
+
+
+def test_names_command_resolves_again_on_request(tmp_path, monkeypatch, capsys):
+    from spherex_sdt import cli, targets
+
+    (tmp_path / "targets.csv").write_text("target,name\nngc6888,NGC 6888\n")
+    frozen = tmp_path / "resolved_names.ecsv"
+    positions = iter([(303.06, 38.35), (303.07, 38.36)])
+    monkeypatch.setattr(targets, "sesame", lambda name: next(positions))
+    args = ["names", str(tmp_path / "targets.csv"), "--resolved-names", str(frozen)]
+    assert cli.main(args) == 0 and "ngc6888\t303.0600000\t+38.3500000" in capsys.readouterr().out
+    assert cli.main(args) == 0 and "303.0600000" in capsys.readouterr().out  # frozen: not asked again
+    assert cli.main([*args, "--again"]) == 0 and "303.0700000" in capsys.readouterr().out
