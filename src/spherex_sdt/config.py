@@ -10,7 +10,9 @@ workflow (tests, benchmarks) complete theirs from the schema with `with_defaults
 
 import copy
 import functools
+import math
 import re
+import string
 from pathlib import Path
 
 from .errors import InvalidInputError
@@ -64,7 +66,42 @@ def _fail(source, key, message):
     raise InvalidInputError(f"config {source}, key {key}: {message}")
 
 
+def _check_finite(value, source, key=""):
+    """No NaN or infinity anywhere (YAML reads ``.nan`` and ``.inf`` as numbers, and JSON-schema ranges let NaN
+    through: every comparison with it is false)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, source, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_finite(v, source, f"{key}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        _fail(source, key, f"{value} is not a finite number")
+
+
+def _check_paths(config, source):
+    if not str(config["cache_dir"]).strip():
+        _fail(source, "cache_dir", "must name a directory (an empty path would put the cache at the file system's "
+                                   "root)")
+
+
+def _check_calibration(config, source):
+    for name, value in config["calibration"].items():
+        key = f"calibration.{name}"
+        try:
+            fields = [(field, spec, conversion) for _, field, spec, conversion in string.Formatter().parse(str(value))
+                      if field is not None]
+        except ValueError as exc:
+            _fail(source, key, f"{value!r} is not a valid template ({exc}; write a literal brace as {{{{ or }}}})")
+        names = sorted({field for field, _, _ in fields})
+        if names != ["detector"] or any(spec or conversion for _, spec, conversion in fields):
+            _fail(source, key, f"{value!r} must hold the field {{detector}} and no other (found "
+                               f"{', '.join('{' + n + '}' for n in names) or 'none'})")
+
+
 def _check_photometry(config, source):
+    from .archive.cutouts import cutout_pixels
+
     phot = config["photometry"]
     radii = [float(r) for r in phot["radii_px"]]
     inner, outer = (float(a) for a in phot["annulus_px"])
@@ -73,6 +110,13 @@ def _check_photometry(config, source):
     if not max(radii) < inner:
         _fail(source, "photometry.annulus_px",
               f"inner radius {inner:g} must exceed the largest aperture radius {max(radii):g} (photometry.radii_px)")
+    size = float(phot["cutout_size_deg"])
+    half = (cutout_pixels(size) - 1) / 2.0
+    if outer > half:
+        _fail(source, "photometry.annulus_px",
+              f"outer radius {outer:g} px does not fit in the cutout: photometry.cutout_size_deg {size:g} deg is "
+              f"{cutout_pixels(size)} px, at most {half:g} px from its centre (make the cutout larger or the "
+              "apertures smaller)")
     radius = config["spectra"]["radius_px"]
     if radius is not None and not any(abs(float(radius) - r) < 1e-9 for r in radii):
         _fail(source, "spectra.radius_px", f"{radius:g} is not one of photometry.radii_px {radii}")
@@ -127,7 +171,9 @@ def check_config(config, *, source="(config)"):
     InvalidInputError
         Naming ``source``, the key and the accepted values.
     """
-    for check in (_check_archive, _check_photometry, _check_selection, _check_difference):
+    _check_finite(config, source)
+    for check in (_check_paths, _check_calibration, _check_archive, _check_photometry, _check_selection,
+                  _check_difference):
         check(config, source)
     return config
 

@@ -9,8 +9,10 @@ __all__ = [
     "NO_COVERAGE",
     "NO_SOURCES",
     "NO_MEASUREMENTS",
+    "PARTIAL",
     "FAILED",
     "NOT_RUN",
+    "JOB_FINISHED",
     "status_of",
 ]
 
@@ -21,11 +23,20 @@ NO_COVERAGE = "no_coverage"
 NO_SOURCES = "no_sources"
 """The difference image gave no source to measure (summary only)."""
 NO_MEASUREMENTS = "no_measurements"
-"""A selected source without a usable cutout (summary only)."""
+"""A selected source without a usable cutout: its spectrum products are empty but valid, and the reason says why
+(no exposure contains it, or every cutout failed)."""
+PARTIAL = "partial"
+"""Some exposures of a source were not measured because of failures (a download that failed after its retries, an
+unreadable cutout), not for lack of coverage: the reason gives the count and the first error. A re-run fetches
+only what is missing."""
 FAILED = "failed"
 """A job failed; the summary names its rule (summary only)."""
 NOT_RUN = "not_run"
 """A job did not run: a shared input failed or the run stopped (summary only)."""
+
+JOB_FINISHED = "spherex-sdt: job finished"
+"""The last line of the log of a job that ended without an exception (`spherex_sdt.tasks.common.log_to` writes
+it): the run summary does not blame a job that finished for a product removed since."""
 
 
 def status_of(meta):

@@ -180,16 +180,18 @@ def test_adql_is_built_from_validated_numbers():
 
 
 def test_dal_format_error_around_a_timeout_is_retried():
-    """pyvo wraps a read timeout of a VOTable answer in DALFormatError: that is worth a retry, a bad query is not."""
+    """pyvo wraps a read timeout of a VOTable answer in DALFormatError: that is worth a retry, a refused query is
+    not; a DALFormatError around anything that is not positively permanent is retried too."""
     import pyvo
     import requests
 
-    from spherex_sdt.archive.irsa import is_transient
+    from spherex_sdt.archive.retry import judge
 
     timeout = requests.exceptions.ReadTimeout("Read timed out. (read timeout=2.0)")
-    assert is_transient(pyvo.dal.DALFormatError(timeout, "http://127.0.0.1:9/SIA"))
-    assert not is_transient(pyvo.dal.DALFormatError(ValueError("not a VOTable"), "http://127.0.0.1:9/SIA"))
-    assert not is_transient(pyvo.dal.DALQueryError("refused"))
+    assert not judge(pyvo.dal.DALFormatError(timeout, "http://127.0.0.1:9/SIA")).permanent
+    assert not judge(pyvo.dal.DALFormatError(ValueError("not a VOTable"), "http://127.0.0.1:9/SIA")).permanent
+    assert judge(pyvo.dal.DALQueryError("refused")).permanent
+
 
 
 def test_service_asks_one_by_one_when_the_union_box_is_refused(service, small_archive):

@@ -368,3 +368,62 @@ def write_run_summary():
             f"{row['stage']} {row['reason']}",
             file=sys.stderr,
         )
+
+
+def remove_incomplete_products():
+    """Make a plain run re-make what Snakemake cannot see is incomplete (`spherex_sdt.products`): an exposure
+    manifest with failed or vanished cutouts, spectra whose per-source files are gone, and the products after one
+    that was removed. The product is removed before the run (each is an index of other files or is made again from
+    the same inputs), and Snakemake's rules make it again; with the download cache only what is missing is fetched.
+    A dry run only reports them; cluster jobs, which plan their one job again, leave this to the main process.
+    """
+    if not workflow.is_main_process:
+        return
+    from spherex_sdt.products import (
+        after_gap,
+        manifest_needs_refetch,
+        spectra_need_remake,
+    )
+
+    dry_run = any(
+        arg in ("--dry-run", "--dryrun")
+        or (arg.startswith("-") and not arg.startswith("--") and "n" in arg[1:])
+        for arg in sys.argv[1:]
+    )
+    for target in TARGETS.index:
+        for pair in PAIRS:
+            base = f"results/{target}/{pair}"
+            chain = [f"results/{target}/images.ecsv"] + [
+                f"{base}/{name}"
+                for name in (
+                    "pair_images.ecsv",
+                    "difference.fits",
+                    "catalog.ecsv",
+                    "selected.ecsv",
+                    "exposures.ecsv",
+                    "spectra.ecsv",
+                )
+            ]
+            gap = after_gap(chain)
+            if gap:
+                products, why = gap[0], f"{gap[1]} is missing"
+            else:
+                # the manifest, and the spectrum summary made from it (an index: the spectra stay until
+                # measure_spectra runs again; without it, Snakemake would not make the manifest again)
+                products = [f"{base}/exposures.ecsv", f"{base}/spectra.ecsv"]
+                why = manifest_needs_refetch(products[0])
+                if not why:
+                    products = [f"{base}/spectra.ecsv"]
+                    why = spectra_need_remake(products[0])
+            if why:
+                products = [p for p in products if Path(p).exists()]
+                action = "would be made again" if dry_run else "made again"
+                print(
+                    f"incomplete: {why}: {', '.join(products)} {action}",
+                    file=sys.stderr,
+                )
+                for product in [] if dry_run else products:
+                    Path(product).unlink()
+
+
+remove_incomplete_products()

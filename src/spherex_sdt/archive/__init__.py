@@ -43,6 +43,7 @@ _IRSA_KEYWORDS = {
     "sia_url": "sia_url", "tap_url": "tap_url", "data_url": "data_url", "s3_endpoint_url": "s3_endpoint_url",
     "bucket": "bucket", "collection": "collection", "transport": "transport", "cutouts": "cutouts",
     "s3_block_size": "block_size", "timeout_s": "timeout", "retries": "retries", "backoff_s": "backoff_s",
+    "backoff_max_s": "backoff_max_s",
     "range_merge_gap_bytes": "merge_gap", "round_trip_ms": "round_trip_ms", "bandwidth_mbps": "bandwidth_mbps",
 }
 

@@ -1,17 +1,15 @@
 """The ``irsa`` backend: SIA (astroquery), TAP (pyvo), HTTP full files and cutouts, anonymous S3 (s3fs).
 
 Every endpoint is an argument, so the same code serves IRSA and a stand-in on loopback. Every request has a
-timeout; transient failures (HTTP 408/429/5xx, timeouts, dropped connections, truncated bodies) are retried with
-exponential backoff and jitter; permanent ones (404, a refused query) raise `ArchiveError` at once, naming the URL.
+timeout and goes through one `~spherex_sdt.archive.retry.RetryPolicy`: failures are permanent only when positively
+known (HTTP 4xx other than 408/429, a refused query, a complete answer that is invalid), everything else is retried
+with exponential backoff and jitter; the final error names the URL, the attempts and the root cause. Requests,
+retries and failures are counted per endpoint (`IrsaArchive.request_counts`).
 """
 
 import logging
-import random
-import socket
 import tempfile
 import threading
-import time
-import urllib.error
 import urllib.request
 from http.client import IncompleteRead
 from pathlib import Path
@@ -25,43 +23,16 @@ from ..config import check_collection
 from ..detectors import DETECTORS, band_name
 from ..errors import ArchiveError, InvalidInputError, NoCoverageError, SpherexSdtError
 from .base import empty_image_table, normalize_image_table, safe_key, with_detectors
-from .sections import LayoutCache, Transfer, TruncatedRead, batched_cutouts, merge_gap_bytes
+from .retry import BadAnswer, RetryPolicy, check_fits_answer
+from .sections import LayoutCache, Transfer, batched_cutouts, merge_gap_bytes
 
-__all__ = ["IrsaArchive", "exposure_query", "is_transient"]
+__all__ = ["IrsaArchive", "exposure_query", "ENDPOINTS"]
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
-_TRANSIENT_NAMES = {  # exception classes of aiohttp, botocore and requests that mean "try again"
-    "ClientConnectionError", "ClientOSError", "ServerDisconnectedError", "ServerTimeoutError", "ClientPayloadError",
-    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
-    "ResponseStreamingError", "ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError",
-}
-
-
-def is_transient(exc):
-    """True for failures worth retrying: HTTP 408/429/5xx, timeouts, dropped connections, truncated bodies."""
-    if isinstance(exc, urllib.error.HTTPError):
-        return exc.code in _TRANSIENT_HTTP
-    if isinstance(exc, (urllib.error.URLError, TimeoutError, socket.timeout, IncompleteRead, ConnectionError,
-                        TruncatedRead)):
-        return True
-    status = getattr(exc, "status", None) or getattr(exc, "code", None)
-    if type(exc).__name__ == "DALQueryError":  # the service understood and refused the query
-        return False
-    if type(exc).__name__ == "DALServiceError":
-        cause = getattr(exc, "cause", None)
-        return status in _TRANSIENT_HTTP or (status is None and (cause is None or is_transient(cause)))
-    if type(exc).__name__.startswith("DAL"):  # e.g. DALFormatError around a read timeout: judge the cause
-        cause = getattr(exc, "cause", None) or exc.__cause__
-        return cause is not None and cause is not exc and is_transient(cause)
-    if type(exc).__name__ == "ClientResponseError":
-        return status in _TRANSIENT_HTTP
-    if type(exc).__name__ == "ClientError":  # botocore
-        code = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return code in _TRANSIENT_HTTP
-    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
-
+ENDPOINTS = ("sia", "tap", "file", "cutout", "size", "range", "s3-file", "s3-size", "s3-range")
+"""What request counts are kept by: SIA and TAP searches, full files over HTTP (frames and calibration), the cutout
+service, HTTP sizes (HEAD) and byte ranges of section reads, and the same three over S3."""
 
 def exposure_query(ra, dec, detectors=None):
     """ADQL for the Level-2 images containing a position, built only from validated numbers and band names."""
@@ -124,6 +95,8 @@ class IrsaArchive:
         Attempts after the first for transient failures.
     backoff_s : float
         First retry delay; it doubles per attempt, times a random factor in [0.5, 1.5).
+    backoff_max_s : float
+        Longest delay between two attempts.
     merge_gap : int or None
         Section reads: byte ranges less than this many bytes apart are fetched as one request (0: a request per
         row); None chooses it from ``round_trip_ms`` and ``bandwidth_mbps`` (`sections.merge_gap_bytes`).
@@ -134,7 +107,7 @@ class IrsaArchive:
     name = "irsa"
 
     def __init__(self, *, sia_url, tap_url, data_url, s3_endpoint_url, bucket, collection, transport, cutouts,
-                 block_size, timeout, retries, backoff_s, merge_gap, round_trip_ms, bandwidth_mbps):
+                 block_size, timeout, retries, backoff_s, backoff_max_s, merge_gap, round_trip_ms, bandwidth_mbps):
         self.sia_url, self.tap_url = sia_url, tap_url
         self.data_url = data_url.rstrip("/") + "/"
         self.s3_endpoint_url, self.bucket = s3_endpoint_url, bucket
@@ -143,42 +116,42 @@ class IrsaArchive:
             raise InvalidInputError(
                 f"cutouts must be 'auto', 's3-section', 'http-section' or 'service', got {cutouts!r}")
         self.cutouts, self.block_size = cutouts, int(block_size)
-        self.timeout, self.retries, self.backoff_s = float(timeout), int(retries), float(backoff_s)
+        self.timeout = float(timeout)
+        self.policy = RetryPolicy(retries, backoff_s, backoff_max_s)
         self.merge_gap = int(merge_gap) if merge_gap is not None else merge_gap_bytes(round_trip_ms, bandwidth_mbps)
         self.layouts = LayoutCache()  # headers of files already read, for later batches of the same file
         self._filesystems = {}
         self._fs_lock = threading.Lock()
 
-    def _retrying(self, what, call):
-        """Run ``call()``; retry transient failures, raise `ArchiveError` naming ``what`` otherwise."""
-        for attempt in range(self.retries + 1):
-            try:
-                return call()
-            except SpherexSdtError:
-                raise
-            except Exception as exc:  # clients raise many unrelated types; is_transient sorts them
-                if not is_transient(exc) or attempt == self.retries:
-                    tried = f" after {attempt + 1} attempts" if attempt else ""
-                    raise ArchiveError(f"{what}: {type(exc).__name__}: {exc}{tried}") from exc
-                wait = self.backoff_s * 2**attempt * (0.5 + random.random())
-                log.warning("%s: %s, retry %d/%d in %.1f s", what, type(exc).__name__, attempt + 1, self.retries,
-                            wait)
-                time.sleep(wait)
-        raise AssertionError("unreachable")
+    def request_counts(self):
+        """Requests, retries and failures per endpoint (`ENDPOINTS`) since this backend was made."""
+        return self.policy.counts()
+
+    def _section_retry(self, kind):
+        """The retry hook section reads get: sizes and byte ranges counted apart (``kind`` is 'http' or 's3')."""
+        prefix = "" if kind == "http" else "s3-"
+
+        def retry(what, call):
+            if what.endswith("(size)"):
+                return self.policy.call(f"{prefix}size", what, call)
+            # a single range is retried here only after it failed inside a batched read: that was one attempt
+            self.policy.note_retry(f"{prefix}range")
+            return self.policy.call(f"{prefix}range", what, call)
+
+        return retry
 
     # -- searches -------------------------------------------------------------------------------------------
     def search_images(self, ra, dec, radius_deg, detectors=None):
         """Images overlapping a circle, from SIA2 through astroquery."""
         from astroquery.ipac.irsa import IrsaClass
 
-        def query():
-            irsa = IrsaClass()
-            irsa.sia_url = self.sia_url  # the SIA client is built lazily from these two attributes
-            irsa._session = _session(self.timeout)
-            return irsa.query_sia(pos=(SkyCoord(ra * u.deg, dec * u.deg), radius_deg * u.deg),
-                                  collection=self.collection)
-
-        table = Table(self._retrying(f"SIA {self.sia_url}", query))
+        irsa = IrsaClass()
+        irsa.sia_url = self.sia_url  # the SIA client is built lazily from these two attributes
+        irsa._session = _session(self.timeout)
+        # the capabilities and the query are separate requests, each retried on its own
+        self.policy.call("sia", f"SIA {self.sia_url} (capabilities)", lambda: irsa.sia)
+        table = Table(self.policy.call("sia", f"SIA {self.sia_url}", lambda: irsa.query_sia(
+            pos=(SkyCoord(ra * u.deg, dec * u.deg), radius_deg * u.deg), collection=self.collection)))
         if len(table) == 0:
             return empty_image_table()
         return with_detectors(normalize_image_table(table, source=self.sia_url), detectors)
@@ -189,7 +162,7 @@ class IrsaArchive:
 
         query = exposure_query(ra, dec, detectors)
         service = pyvo.dal.TAPService(self.tap_url, session=_session(self.timeout))
-        result = self._retrying(f"TAP {self.tap_url}", lambda: service.run_sync(query).to_table())
+        result = self.policy.call("tap", f"TAP {self.tap_url}", lambda: service.run_sync(query).to_table())
         rows = []
         prefix = f"ivo://irsa.ipac/{self.collection}?"
         for row in result:
@@ -219,26 +192,36 @@ class IrsaArchive:
                 size += len(chunk)
         if expected is not None and size != int(expected):
             raise IncompleteRead(b"", int(expected) - size)
+        check_fits_answer(dest, source=url)
 
-    def _get(self, url, dest):
-        """GET ``url`` into ``dest`` (the body must match Content-Length)."""
-        self._retrying(url, lambda: self._get_once(url, dest))
+    def _get(self, endpoint, url, dest):
+        """GET the FITS file at ``url`` into ``dest`` (the body must match Content-Length and look like FITS)."""
+        self.policy.call(endpoint, url, lambda: self._get_once(url, dest))
 
     def _s3(self):
         import s3fs
 
         kwargs = {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}} if self.s3_endpoint_url else {}
         config = {"connect_timeout": self.timeout, "read_timeout": self.timeout,
-                  "retries": {"max_attempts": 1}}  # retried here, with the same policy as HTTP
-        return s3fs.S3FileSystem(anon=True, default_block_size=self.block_size, config_kwargs=config, **kwargs)
+                  "retries": {"total_max_attempts": 1}}  # retried here, with the same policy as HTTP
+        fs = s3fs.S3FileSystem(anon=True, default_block_size=self.block_size, config_kwargs=config, **kwargs)
+        fs.retries = 1  # s3fs would retry some errors itself, outside the policy and its counts
+        return fs
+
+    def _s3_get_once(self, url, key, dest):
+        # one GET of the whole object: s3fs's get() lists the key first, and both it and a concurrent cat_file
+        # read in ranges whose lengths nobody checks (an HTML page in place of a range would pass)
+        data = self._s3().cat_file(f"{self.bucket}/{key}", max_concurrency=1)
+        Path(dest).write_bytes(data)
+        check_fits_answer(dest, source=url)
 
     def fetch_image(self, row, dest):
         """Download a full Level-2 file over S3 or HTTP; returns the bytes fetched."""
         if self.transport == "s3":
             url = f"s3://{self.bucket}/{row['key']}"
-            self._retrying(url, lambda: self._s3().get(f"{self.bucket}/{row['key']}", str(dest)))
+            self.policy.call("s3-file", url, lambda: self._s3_get_once(url, row["key"], dest))
         else:
-            self._get(self.data_url + row["key"], dest)
+            self._get("file", self.data_url + row["key"], dest)
         return Path(dest).stat().st_size
 
     def keep_headers(self, directory):
@@ -274,7 +257,7 @@ class IrsaArchive:
 
     def fetch_calibration(self, key, dest):
         """Download a calibration file (e.g. a solid-angle pixel map) by archive key."""
-        self._get(self.data_url + safe_key(key, source="calibration"), dest)
+        self._get("file", self.data_url + safe_key(key, source="calibration"), dest)
 
     def _filesystem(self, kind):
         """One fsspec filesystem per kind and backend, shared by the threads fetching files (connections reused)."""
@@ -285,22 +268,23 @@ class IrsaArchive:
                     import fsspec
 
                     timeout = aiohttp.ClientTimeout(total=self.timeout)
-                    self._filesystems[kind] = fsspec.filesystem("http", client_kwargs={"timeout": timeout},
-                                                                skip_instance_cache=True)
+                    fs = fsspec.filesystem("http", client_kwargs={"timeout": timeout}, skip_instance_cache=True)
+                    self._filesystems[kind] = _CheckedFS(fs, self.policy, "range")
                 else:
-                    self._filesystems[kind] = self._s3()
+                    self._filesystems[kind] = _CheckedFS(self._s3(), self.policy, "s3-range")
             return self._filesystems[kind]
 
     def _section_cutouts(self, row, positions, size_deg):
         """Cutouts from byte-range reads: the headers (once per file), then every position's pixels at once."""
         if self.cutouts == "http-section":
             url = path = self.data_url + row["key"]
-            fs = self._filesystem("http")
+            fs, retry = self._filesystem("http"), self._section_retry("http")
         else:
             url, path, fs = f"s3://{self.bucket}/{row['key']}", f"{self.bucket}/{row['key']}", self._filesystem("s3")
+            retry = self._section_retry("s3")
         # each range request is retried on its own; a failure that survives its retries fails the file's batch
         try:
-            cutouts, transfer = batched_cutouts(fs, path, positions, size_deg, source=url, retry=self._retrying,
+            cutouts, transfer = batched_cutouts(fs, path, positions, size_deg, source=url, retry=retry,
                                                 layouts=self.layouts, merge_gap=self.merge_gap,
                                                 header_bytes=self.block_size)
         except SpherexSdtError:
@@ -325,7 +309,7 @@ class IrsaArchive:
         with tempfile.TemporaryDirectory(prefix="spherex-sdt-cutout-") as tmp:
             local = Path(tmp) / "union.fits"
             try:
-                self._get(self._cutout_url(row, *center, size_deg if single else union_deg), local)
+                self._get("cutout", self._cutout_url(row, *center, size_deg if single else union_deg), local)
             except ArchiveError as exc:
                 if "HTTP Error 400" not in str(exc):  # not a refused box: a missing file, or faults past retries
                     raise
@@ -374,3 +358,25 @@ def union_box(positions, size_deg):
     reach = float(middle.separation(coords).deg.max())
     side = 1.03 * (2 * reach + size_deg * np.sqrt(2)) + 4 * PIXEL_SCALE_ARCSEC / 3600
     return (float(middle.ra.deg), float(middle.dec.deg)), side
+
+
+class _CheckedFS:
+    """An fsspec file system for section reads: its ``size`` refuses answers no FITS file has (the length of an
+    HTML page a proxy sent instead) as a transient `BadAnswer`, and its batched range reads are counted under the
+    policy's ``range`` endpoint; everything else is the wrapped file system's."""
+
+    def __init__(self, fs, policy, endpoint):
+        self._fs, self._policy, self._endpoint = fs, policy, endpoint
+
+    def __getattr__(self, name):
+        return getattr(self._fs, name)
+
+    def size(self, path):
+        size = self._fs.size(path)
+        if not size or size % 2880:
+            raise BadAnswer(f"{path}: size {size} is not a whole number of 2880-byte FITS blocks")
+        return size
+
+    def cat_ranges(self, paths, starts, ends, **kwargs):
+        self._policy.count(self._endpoint, "requests", len(paths))
+        return self._fs.cat_ranges(paths, starts, ends, **kwargs)

@@ -54,6 +54,10 @@ class LocalArchive:
             self._index = normalize_image_table(table, source=str(path))
         return self._index
 
+    def request_counts(self):
+        """Nothing is requested over a network: no counts (the ``irsa`` backend counts per endpoint)."""
+        return {}
+
     def search_images(self, ra, dec, radius_deg, detectors=None):
         """Images whose footprint overlaps the circle (the semantics of SIA ``POS=CIRCLE``)."""
         index = self.index

@@ -17,8 +17,8 @@ from ..calibration.spectral import wave_table_bilinear
 from ..errors import DataFormatError
 from .fits_file import FitsReadError, Hdu, HeaderCards, native, read_hdus
 
-__all__ = ["SpectralImage", "read_spectral_image", "read_usable_cutout", "native", "epoch_mjd", "psf_zone_centres",
-           "nearest_psf_plane", "needs_psf_fix", "fix_psf_zone_order"]
+__all__ = ["SpectralImage", "read_spectral_image", "read_usable_cutout", "check_signal", "native", "epoch_mjd",
+           "psf_zone_centres", "nearest_psf_plane", "needs_psf_fix", "fix_psf_zone_order"]
 
 
 def psf_zone_centres(psf_header, n_planes, *, source="PSF header"):
@@ -243,6 +243,11 @@ def read_spectral_image(path, *, require=("IMAGE", "WCS-WAVE"), cutout=False):
         raise
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise DataFormatError(f"{path}: cannot read IMAGE or its WCS ({exc!r})") from exc
+    for name in ("FLAGS", "VARIANCE", "ZODI"):
+        plane = by_name.get(name)
+        if plane is not None and plane.data is not None and plane.data.shape != image.shape:
+            raise DataFormatError(f"{path}: {name} has shape {plane.data.shape}, IMAGE {image.shape}: the planes of "
+                                  "a Level-2 file share one pixel grid")
     version = str(hdus[0].header.get("VERSION", ""))
     psf = data("PSF")
     psf_header = by_name["PSF"].header if "PSF" in by_name else None
@@ -276,11 +281,21 @@ _SPATIAL_KEYS = re.compile(
 
 
 def read_usable_cutout(path, *, require=("IMAGE", "FLAGS", "VARIANCE", "WCS-WAVE")):
-    """Read a cutout for photometry; `DataFormatError` (naming the file) if it is unreadable or has no finite pixel."""
+    """Read a cutout to measure on; `DataFormatError` (naming the file) if it is unreadable or its IMAGE holds no
+    signal (see `check_signal`)."""
     image = read_spectral_image(path, require=require, cutout=True)
-    if not np.isfinite(image.image).any():
-        raise DataFormatError(f"{path}: IMAGE has no finite pixel (all NaN)")
+    check_signal(image)
     return image
+
+
+def check_signal(image):
+    """Raise `DataFormatError` naming the file if IMAGE has no finite pixel (all NaN) or every finite pixel is zero
+    (a blank file: measured, it would look like an empty sky)."""
+    finite = np.isfinite(image.image)
+    if not finite.any():
+        raise DataFormatError(f"{image.path}: IMAGE has no finite pixel (all NaN)")
+    if not np.any(image.image[finite]):
+        raise DataFormatError(f"{image.path}: IMAGE is zero in every pixel (a blank file, not a sky image)")
 
 
 def spatial_wcs(header):

@@ -78,7 +78,7 @@ ARCHIVE_COLUMNS = {
     "ra": ("pos.eq.ra;meta.main", "deg", "right ascension (ICRS) of the source measured on the exposure"),
     "dec": ("pos.eq.dec;meta.main", "deg", "declination (ICRS) of the source measured on the exposure"),
     "path": ("meta.file", None, "the file in the download cache (empty when the fetch failed)"),
-    "status": ("meta.code.status", None, "ok (cutout fetched) or failed"),
+    "status": ("meta.code.status", None, "ok (cutout fetched), failed, or no_coverage (it misses the position)"),
     "error": ("meta.note", None, "why the cutout could not be fetched"),
 }
 
@@ -95,6 +95,9 @@ SPECTRA_SUMMARY_COLUMNS = {
                                              "measured more than once (lightcurve.ecsv; NaN without repeats)"),
     "spectrum": ("meta.ref;meta.file", None, "the source's spectrum.ecsv"),
     "lightcurve": ("meta.ref;meta.file", None, "the source's lightcurve.ecsv"),
+    "status": ("meta.code.status", None, "ok, partial (exposures lost to failures) or no_measurements"),
+    "reason": ("meta.note", None, "why the status is not ok: the count of exposures lost and the first error"),
+    "n_failed": ("meta.number", None, "exposures not measured because of failures (not of coverage)"),
 }
 
 # sources/{source}/spectrum_binned.ecsv
@@ -123,7 +126,7 @@ RUN_SUMMARY_COLUMNS = {
     "source": ("meta.id", None, "source name (empty for a target and pair without sources)"),
     "ra": ("pos.eq.ra;meta.main", "deg", "right ascension (ICRS): the source's, else the target's"),
     "dec": ("pos.eq.dec;meta.main", "deg", "declination (ICRS): the source's, else the target's"),
-    "status": ("meta.code.status", None, "ok, no_measurements, no_sources, no_coverage, failed or not_run"),
+    "status": ("meta.code.status", None, "ok, partial, no_measurements, no_sources, no_coverage, failed or not_run"),
     "stage": ("meta.code", None, "the rule whose result or failure the status comes from"),
     "reason": ("meta.note", None, "why the status is not ok (for a failed job, the last error line of its log)"),
     "n_exposures": ("meta.number", None, "exposures covering the source"),

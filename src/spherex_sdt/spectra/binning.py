@@ -142,7 +142,8 @@ def binned_spectrum(spectrum, radius, channels, *, clip_sigma=4.0):
     """
     radii = np.asarray(spectrum["radius"].value if hasattr(spectrum["radius"], "value") else spectrum["radius"])
     bad = sum(QUALITY_BITS[name] for name in BINNING_EXCLUDES)
-    use = np.isclose(radii, radius) & ((np.asarray(spectrum["quality"]) & bad) == 0)
+    quality = np.asarray(spectrum["quality"]).astype(np.int64)  # bits: an integer column, also when empty
+    use = np.isclose(radii, radius) & ((quality & bad) == 0)
     rows = spectrum[use]
     binned = bin_spectrum(rows["detector"], np.asarray(rows["wavelength"]), np.asarray(rows["flux"]),
                           np.asarray(rows["flux_err"]), channels, clip_sigma=clip_sigma)

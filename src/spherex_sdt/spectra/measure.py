@@ -26,7 +26,7 @@ def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelengt
         ``radii_px``, ``annulus_px``, ``bad_flags``, ``background_flags`` (see `spherex_sdt.photometry`).
     read_cutout : callable
         ``read_cutout(path)`` returns the `~spherex_sdt.io.SpectralImage`, or raises `DataFormatError` for a cutout
-        that cannot be used (the caller owns the I/O).
+        that cannot be used or `OSError` for one that cannot be read (the caller owns the I/O).
     wavelength_maps : dict, optional
         Detector to its ``spectral_wcs`` (CWAVE, CBAND) images: wavelengths then come from that calibration, else
         from each cutout's WCS-WAVE table.
@@ -47,7 +47,7 @@ def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelengt
             continue
         try:
             image = read_cutout(item["path"])
-        except DataFormatError as exc:
+        except (DataFormatError, OSError) as exc:  # e.g. a cutout removed from the cache since it was fetched
             log.warning("source %s: skipping %s: %s", label, item["file_name"], exc)
             skipped.append((item["file_name"], str(exc)))
             continue

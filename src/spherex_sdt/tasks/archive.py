@@ -1,5 +1,6 @@
 """Tasks of the archive stage: simulate an archive, search it, fetch pair images, calibration files and cutouts."""
 
+import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -13,14 +14,15 @@ from ..archive import cached_fetch, cutout_cache_name, open_archive, safe_file_n
 from ..archive.cache import remove_stale_parts, usable
 from ..archive.sections import Transfer
 from ..detectors import PIXEL_SCALE_ARCSEC, parse_pair
-from ..errors import NoCoverageError, SpherexSdtError
+from ..errors import ArchiveError, NoCoverageError, SpherexSdtError
 from ..imaging.pairs import choose_pair
 from ..io import write_table
 from ..io.atomic import atomic_path
 from ..io.vo import ARCHIVE_COLUMNS, describe_columns
 from .common import LEVEL2_HDUS, SOFTWARE, Progress, now_utc
 
-__all__ = ["simulate_archive", "search_images", "fetch_pair_images", "fetch_calibration", "fetch_source_cutouts"]
+__all__ = ["simulate_archive", "search_images", "fetch_pair_images", "fetch_calibration", "fetch_source_cutouts",
+           "source_notes"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ def search_images(target, ra, dec, radius_arcsec, archive, output):
         "collection": archive["collection"], "query_time_utc": started, "software": SOFTWARE,
         "status": status.OK if len(table) else status.NO_COVERAGE,
         "reason": "" if len(table) else f"no image within {radius_arcsec:g} arcsec of ({ra:.6f}, {dec:.6f})",
+        "archive_requests": backend.request_counts(),
     })
     write_table(describe_columns(table, ARCHIVE_COLUMNS), output)
     log.info("%s: %d images within %.1f arcsec", target, len(table), radius_arcsec)
@@ -73,7 +76,7 @@ def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archiv
         rows.append({"role": role, **{k: row[k] for k in row.colnames}, "path": str(dest)})
     manifest = Table(rows=rows)
     manifest.meta.update({"pair": pair, "rule": rule, "ra_deg": ra, "dec_deg": dec, "status": status.OK,
-                          "reason": ""})
+                          "reason": "", "archive_requests": backend.request_counts()})
     write_table(describe_columns(manifest, ARCHIVE_COLUMNS), output)
     log.info("%s: A = %s, B = %s (%s)", pair, rows[0]["file_name"], rows[1]["file_name"], rule)
 
@@ -103,6 +106,7 @@ def fetch_calibration(key, archive, output, *, require=("IMAGE",)):
     backend = open_archive(archive)
     cached_fetch(store, lambda tmp: backend.fetch_calibration(key, tmp), require=tuple(require), source=key)
     _link(store, output)
+    log.info("archive requests: %s", json.dumps(backend.request_counts()))
 
 
 def _link(target, link):
@@ -122,8 +126,11 @@ def fetch_source_cutouts(selected, detectors, size_deg, threads, archive, cache_
     (`spherex_sdt.archive.search_positions`); then per exposure file one batched fetch of every source's cutout
     that is not cached yet (`fetch_cutouts` of the backend: one round trip for all their pixels over section reads),
     ``threads`` files at a time. A file whose batch fails is tried once more on its own; if it fails again only its
-    cutouts are marked failed. The manifest lists every (source, exposure) with its cutout path and status;
-    failures are recorded, not dropped.
+    cutouts are marked failed. The manifest lists every (source, exposure) with its cutout path and status
+    (``ok``, ``failed`` with the error, or ``no_coverage``); its metadata lists every selected source (``sources``,
+    also those without any exposure) and the requests made per endpoint. Cutouts that failed make the job fail
+    (``archive.failed_cutouts: fail``; the cutouts fetched stay in the cache, so a re-run fetches only the missing
+    ones), or are recorded and the manifest marked ``partial`` (``failed_cutouts: keep``).
     """
     sources = Table.read(selected, format="ascii.ecsv")
     backend = open_archive(archive)
@@ -135,15 +142,59 @@ def fetch_source_cutouts(selected, detectors, size_deg, threads, archive, cache_
         transfer = Transfer()
     else:
         transfer = _fetch_cutouts(exposures, backend, size_deg, threads, Path(cache_dir) / "cutouts")
+    counts = backend.request_counts()
+    log.info("archive requests: %s", json.dumps(counts))
+    notes = source_notes(sources, exposures, detectors)
+    missing = sum(note["n_failed"] for note in notes)
     product_status, reason = status.status_of(sources.meta)
+    if product_status == status.OK and missing:
+        product_status = status.PARTIAL
+        reason = f"{missing} exposure(s) of {sum(n['n_failed'] > 0 for n in notes)} source(s) not fetched: " + \
+            "; ".join(f"{n['source']}: {n['reason']}" for n in notes if n["n_failed"])[:2000]
+        if archive["failed_cutouts"] == "fail":
+            raise ArchiveError(f"{reason} -- the cutouts fetched are cached and a re-run fetches only the missing "
+                               "ones (archive.failed_cutouts: keep makes partial spectra instead)")
     exposures.meta.update({"size_deg": size_deg, "query_time_utc": started, "backend": backend.name,
                            "n_sources": len(sources), "status": product_status, "reason": reason,
                            "n_detections": sources.meta.get("n_detections", 0),
-                           "requests": transfer.requests, "bytes_fetched": transfer.bytes})
+                           "requests": transfer.requests, "bytes_fetched": transfer.bytes, "sources": notes,
+                           "archive_requests": counts})
     write_table(describe_columns(exposures, ARCHIVE_COLUMNS), output)
     n_ok = int(np.sum(exposures["status"] == status.OK)) if len(exposures) else 0
-    log.info("%d sources: %d exposures, %d cutouts (%d requests, %d bytes fetched)", len(sources), len(exposures),
-             n_ok, transfer.requests, transfer.bytes)
+    log.info("%d sources: %d exposures, %d cutouts (%d requests, %d bytes fetched), %d failed", len(sources),
+             len(exposures), n_ok, transfer.requests, transfer.bytes, missing)
+
+
+def source_notes(sources, exposures, detectors):
+    """Per selected source: its position, exposures found and failed, and why any are missing.
+
+    A source with no exposure at all is a failure of the search, not a lack of coverage, when it was detected on
+    the pair's own images (its catalogue ``id`` is positive) and those detectors were searched: the archive then
+    left out exposures it holds.
+    """
+    pair = str(sources.meta.get("pair", ""))
+    pair_detectors = set(parse_pair(pair)) if pair else set()
+    of_source = np.asarray(exposures["source"]).astype(str)
+    notes = []
+    for row in sources:
+        name = str(row["source"])
+        rows = exposures[of_source == name]
+        found, failed = len(rows), int(np.sum(rows["status"] == status.FAILED)) if len(rows) else 0
+        reason = ""
+        if failed:
+            first = str(rows["error"][rows["status"] == status.FAILED][0])
+            reason = f"{failed} of {found} cutouts failed (first: {first[:600]})"
+        elif not found:
+            detected = "id" in sources.colnames and int(row["id"]) > 0
+            if detected and pair_detectors & {int(d) for d in detectors}:
+                failed = 1
+                reason = ("the archive search found no exposure containing it, although it was detected on the "
+                          f"{pair} images")
+            else:
+                reason = "no exposure in the archive contains it"
+        notes.append({"source": name, "ra": float(row["ra"]), "dec": float(row["dec"]), "n_exposures": found,
+                      "n_failed": failed, "reason": reason})
+    return notes
 
 
 def _fetch_cutouts(exposures, backend, size_deg, threads, folder):
@@ -173,7 +224,7 @@ def _fetch_cutouts(exposures, backend, size_deg, threads, folder):
             except (SpherexSdtError, OSError) as exc:
                 if attempt == 2:
                     log.warning("cutouts of %s failed: %s", first["file_name"], exc)
-                    return [(k, status.FAILED, str(exc)) for k in rows], Transfer()
+                    return [(k, status.FAILED, f"{type(exc).__name__}: {exc}") for k in rows], Transfer()
                 log.warning("cutouts of %s failed (%s); trying the file again", first["file_name"], exc)
         out = []
         for k, cutout in zip(rows, cutouts):
@@ -182,9 +233,12 @@ def _fetch_cutouts(exposures, backend, size_deg, threads, folder):
                     raise cutout
                 store_cutout(paths[k], cutout, require=LEVEL2_HDUS, source=exposures["access_url"][k])
                 out.append((k, status.OK, ""))
+            except NoCoverageError as exc:  # the archive's footprint and the file disagree at the edge: coverage
+                log.warning("cutout of %s for source %s: %s", first["file_name"], exposures["source"][k], exc)
+                out.append((k, status.NO_COVERAGE, str(exc)))
             except (SpherexSdtError, OSError) as exc:
                 log.warning("cutout of %s for source %s failed: %s", first["file_name"], exposures["source"][k], exc)
-                out.append((k, status.FAILED, str(exc)))
+                out.append((k, status.FAILED, f"{type(exc).__name__}: {exc}"))
         return out, transfer
 
     progress = Progress(sum(map(len, pending.values())), "cutouts", log=log)  # rate and ETA in the job log

@@ -1,5 +1,6 @@
 """What every task shares: the job log, timestamps and provenance of products."""
 
+import atexit
 import hashlib
 import json
 import logging
@@ -9,8 +10,9 @@ import time
 from datetime import datetime, UTC
 
 from .. import __version__
+from ..status import JOB_FINISHED
 
-__all__ = ["log_to", "now_utc", "settings_hash", "Progress", "SOFTWARE", "LEVEL2_HDUS"]
+__all__ = ["log_to", "now_utc", "settings_hash", "Progress", "SOFTWARE", "LEVEL2_HDUS", "JOB_FINISHED"]
 
 SOFTWARE = f"spherex-sdt {__version__}"
 """Recorded in every product."""
@@ -20,11 +22,26 @@ LEVEL2_HDUS = ("IMAGE", "FLAGS", "VARIANCE", "WCS-WAVE")
 
 
 def log_to(path):
-    """Send stderr (tracebacks, warnings) and this package's log to a rule's log file."""
+    """Send stderr (tracebacks, warnings) and this package's log to a rule's log file; a job that ends without an
+    uncaught exception ends its log with `JOB_FINISHED`."""
     sys.stderr = open(path, "w", buffering=1)  # noqa: SIM115  kept open for the life of the job
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.captureWarnings(True)
+    failed = []
+    previous_hook = sys.excepthook
+
+    def note_failure(*exc_info):
+        failed.append(exc_info[0])
+        previous_hook(*exc_info)
+
+    def note_end(stream=sys.stderr):
+        if not failed and not stream.closed:
+            stream.write(f"{JOB_FINISHED}\n")
+            stream.flush()
+
+    sys.excepthook = note_failure
+    atexit.register(note_end)
 
 
 def now_utc():

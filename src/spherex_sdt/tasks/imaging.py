@@ -6,7 +6,9 @@ from astropy.table import Table
 
 from .. import status
 from ..imaging import difference_image
+from ..errors import DataFormatError, NoCoverageError
 from ..io import read_solid_angle_map, read_spectral_image
+from ..io.spectral_image import check_signal
 from ..io.difference_file import write_difference, write_empty_difference
 from .common import LEVEL2_HDUS, SOFTWARE
 
@@ -31,11 +33,21 @@ def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, 
     paths = {r["role"]: r["path"] for r in manifest}
     a = read_spectral_image(paths["A"], require=LEVEL2_HDUS)
     b = read_spectral_image(paths["B"], require=LEVEL2_HDUS)
-    result = difference_image(
-        a, b, read_solid_angle_map(solid_angle_a), read_solid_angle_map(solid_angle_b), ra, dec,
-        size=params["size_px"], background_margin=params["background_margin_px"],
-        bad_flags=params["bad_flags"], background_flags=params["background_flags"],
-        bkg_box=params["background_box_px"], bkg_filter=params["background_filter"],
-        bad_fraction_limit=params["bad_fraction_limit"],
-    )
+    for image in (a, b):
+        check_signal(image)
+    try:
+        result = difference_image(
+            a, b, read_solid_angle_map(solid_angle_a), read_solid_angle_map(solid_angle_b), ra, dec,
+            size=params["size_px"], background_margin=params["background_margin_px"],
+            bad_flags=params["bad_flags"], background_flags=params["background_flags"],
+            bkg_box=params["background_box_px"], bkg_filter=params["background_filter"],
+            bad_fraction_limit=params["bad_fraction_limit"],
+        )
+    except NoCoverageError as exc:
+        # the pair was chosen because the archive's footprints hold the target (with the edge margin): a file that
+        # does not is not what the archive says it is (a wrong shape or WCS), which is no lack of coverage
+        shapes = ", ".join(f"{role} {paths[role]}: IMAGE {img.shape[1]}x{img.shape[0]} pixels"
+                           for role, img in (("A", a), ("B", b)))
+        raise DataFormatError(f"the archive's footprints contain ({ra:.6f}, {dec:.6f}) but the files do not ({exc}); "
+                              f"{shapes}") from exc
     write_difference(result, manifest.meta, ra, dec, SOFTWARE, output, target=target)

@@ -20,7 +20,7 @@ from ..spectra import binned_spectrum, channel_table, light_curve, measure_sourc
 from .common import SOFTWARE, settings_hash
 from .plots import plot_spectrum_table
 
-__all__ = ["measure_spectra", "source_spectrum", "spectrum_hdulist"]
+__all__ = ["measure_spectra", "source_spectrum", "spectrum_hdulist", "manifest_sources", "spectrum_status"]
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +116,13 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
     sources_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     source_of_row = np.asarray(manifest["source"]).astype(str)
-    for source in dict.fromkeys(source_of_row):
+    for note in manifest_sources(manifest):
+        source, ra, dec = note["source"], float(note["ra"]), float(note["dec"])
         part = manifest[source_of_row == source]
-        ra, dec = float(part["ra"][0]), float(part["dec"][0])
         table = source_spectrum(part, ra, dec, source, omegas, params, radius=binning["radius_px"],
                                 query_time=manifest.meta.get("query_time_utc", ""), wavelength_maps=wavelength_maps)
+        source_status, reason, n_failed = spectrum_status(table.meta, note, part)
+        table.meta.update({"status": source_status, "reason": reason, "n_failed": n_failed})
         curve = _write_spectrum_files(table, sources_dir / source, binning, channel_rows,
                                       truth_sed_near(truth_table, ra, dec))
         radius = binning["radius_px"]
@@ -131,13 +133,54 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
                      "median_snr": float(np.median(snr)) if snr.size else np.nan,
                      "p_variable": float(curve.meta["p_variable_total"]),
                      "spectrum": str(sources_dir / source / "spectrum.ecsv"),
-                     "lightcurve": str(sources_dir / source / "lightcurve.ecsv")})
-        log.info("source %s: %d measurements from %d exposures", source, len(table), len(part))
+                     "lightcurve": str(sources_dir / source / "lightcurve.ecsv"), "status": source_status,
+                     "reason": reason, "n_failed": n_failed})
+        log.info("source %s: %d measurements from %d exposures (%s)", source, len(table), len(part), source_status)
     out = Table(rows=rows) if rows else Table(
         names=("source", "ra", "dec", "n_exposures", "n_measured", "radius", "median_snr", "p_variable", "spectrum",
-               "lightcurve"),
-        dtype=(str, float, float, int, int, float, float, float, str, str))
+               "lightcurve", "status", "reason", "n_failed"),
+        dtype=(str, float, float, int, int, float, float, float, str, str, str, str, int))
     product_status, reason = status.status_of(manifest.meta)
     out.meta.update({"software": SOFTWARE, "manifest": str(exposures), "status": product_status,
                      "reason": reason, "n_detections": manifest.meta.get("n_detections", 0)})
     write_table(describe_columns(out, SPECTRA_SUMMARY_COLUMNS), summary)
+
+
+def manifest_sources(manifest):
+    """The selected sources of an exposure manifest, with what `~spherex_sdt.tasks.archive.source_notes` recorded
+    (manifests written before that list only the sources that have exposures)."""
+    if "sources" in manifest.meta:
+        return list(manifest.meta["sources"])
+    of_row = np.asarray(manifest["source"]).astype(str)
+    return [{"source": name, "ra": float(manifest["ra"][of_row == name][0]),
+             "dec": float(manifest["dec"][of_row == name][0]), "n_exposures": int(np.sum(of_row == name)),
+             "n_failed": 0, "reason": ""} for name in dict.fromkeys(of_row)]
+
+
+def spectrum_status(meta, note, exposures):
+    """``(status, reason, n_failed)`` of one source's spectrum, from what it holds.
+
+    Exposures lost to failures (a cutout not fetched after its retries, a cutout that cannot be read) make it
+    ``partial``; an exposure whose cutout does not reach the position is coverage, not a failure. No measurement
+    at all is ``no_measurements``, with the reason. ``note`` is the source's entry of the manifest's ``sources``
+    and ``exposures`` its rows of the manifest.
+    """
+    states = np.asarray(exposures["status"]).astype(str) if len(exposures) else np.zeros(0, str)
+    outside = sum(why.endswith(": position outside the cutout") for why in meta["skipped"])
+    n_measured = int(meta["n_measured"])
+    unreadable = int(np.sum(states == status.OK)) - n_measured - outside
+    errors = [str(e) for e in exposures["error"][states == status.FAILED]] if len(exposures) else []
+    fetched = {str(name) for name in exposures["file_name"][states == status.OK]} if len(exposures) else set()
+    errors += [why for why in meta["skipped"]
+               if why.split(": ", 1)[0] in fetched and not why.endswith(": position outside the cutout")]
+    n_failed = int(np.sum(states == status.FAILED)) + unreadable
+    if not len(exposures):
+        n_failed = int(note.get("n_failed", 0))  # the search itself left exposures out
+    first = (errors[0] if errors else note.get("reason", ""))[:600]
+    if n_measured == 0:
+        why = first or note.get("reason") or "no cutout reaches the position"
+        return status.NO_MEASUREMENTS, f"no exposure measured: {why}", n_failed
+    if n_failed:
+        return status.PARTIAL, (f"{n_failed} of {len(exposures)} exposures not measured because of failures "
+                                f"(first: {first})"), n_failed
+    return status.OK, "", 0
