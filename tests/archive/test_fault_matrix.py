@@ -93,7 +93,9 @@ def _assert_same(out, reference):
         elif name in ("frame", "calibration"):
             assert out[name].read_bytes() == value.read_bytes(), name
         else:
-            diff = fits.FITSDiff(str(out[name]), str(value))
+            # the checksum cards carry the time they were written
+            diff = fits.FITSDiff(str(out[name]), str(value), ignore_keywords=["CHECKSUM"],
+                                 ignore_comments=["DATASUM"])
             assert diff.identical, diff.report()
 
 

@@ -101,7 +101,9 @@ def test_a_failed_file_batch_fails_only_its_cutouts_and_is_retried_alone(small_a
         return real(self, row, positions, size_deg)
 
     monkeypatch.setattr(LocalArchive, "fetch_cutouts", flaky)
-    archive = {"backend": "local", "root": str(root), "collection": "spherex_qr2"}
+    # failed cutouts recorded in the manifest (the default, fail, stops the job: tests/test_partial_results.py)
+    archive = config_section("archive", {"backend": "local", "root": str(root), "collection": "spherex_qr2"},
+                             failed_cutouts="keep")
     fetch_source_cutouts(selected, [1, 2, 3, 4, 5, 6], 0.05, 2, archive, tmp_path / "cache", tmp_path / "e.ecsv")
     manifest = Table.read(tmp_path / "e.ecsv")
     on_victim = manifest["key"] == victim
@@ -209,7 +211,7 @@ def test_irsa_backend_builds_from_the_schema_defaults():
     irsa = IrsaArchive(sia_url="http://127.0.0.1:9/SIA", tap_url="http://127.0.0.1:9/TAP",
                        data_url="http://127.0.0.1:9/", s3_endpoint_url="", bucket="b", collection="spherex_qr2",
                        transport="http", cutouts="auto", block_size=49152, timeout=1, retries=0, backoff_s=0,
-                       merge_gap=None, round_trip_ms=30, bandwidth_mbps=100)
+                       backoff_max_s=0, merge_gap=None, round_trip_ms=30, bandwidth_mbps=100)
     assert irsa.merge_gap == 375_000
     defaults = config_section("archive", {"backend": "irsa", "collection": "spherex_qr2"})
     assert defaults["range_merge_gap_bytes"] is None and defaults["round_trip_ms"] == 30

@@ -104,10 +104,15 @@ def with_detectors(table, detectors):
     return table[keep]
 
 
+_GROUP_RADIUS_DEG = 1.0
+"""Positions within this of a group's first are found by one image search (a target's sources are minutes apart)."""
+
+
 def search_positions(backend, positions, detectors=None):
     """The Level-2 files containing each of several positions, from one search of the archive.
 
-    One image search (SIA ``POS=CIRCLE``) over the smallest circle about the positions' mean that holds them all,
+    One image search (SIA ``POS=CIRCLE``) over the smallest circle about the positions' mean that holds them all
+    (positions more than a degree apart are searched apart),
     then each position's files by its containment in each file's footprint (``s_region``), as TAP's
     ``CONTAINS(POINT, poly)`` decides it for one position (`~spherex_sdt.archive.footprint.region_contains`).
 
@@ -132,13 +137,27 @@ def search_positions(backend, positions, detectors=None):
     if not positions:
         return empty_image_table()
     coords = SkyCoord([float(p[1]) for p in positions] * u.deg, [float(p[2]) for p in positions] * u.deg)
-    mean = SkyCoord(coords.cartesian.mean(), representation_type="cartesian").spherical
-    centre = SkyCoord(mean.lon, mean.lat)
-    radius = float(centre.separation(coords).deg.max()) + 1e-6
-    images = backend.search_images(float(centre.ra.deg), float(centre.dec.deg), radius, detectors)
-    images = with_detectors(images, detectors)
+    # positions far apart (a forced position elsewhere on the sky) are searched apart: one circle about them all
+    # would be huge, and footprint tests and services are made for circles of a detector's size
+    groups = []
+    for k in range(len(positions)):
+        for group in groups:
+            if coords[group[0]].separation(coords[k]).deg <= _GROUP_RADIUS_DEG:
+                group.append(k)
+                break
+        else:
+            groups.append([k])
+    found = {}
+    for group in groups:
+        members = coords[group]
+        mean = SkyCoord(members.cartesian.mean(), representation_type="cartesian").spherical
+        centre = SkyCoord(mean.lon, mean.lat)
+        radius = float(centre.separation(members).deg.max()) + 1e-6
+        images = with_detectors(backend.search_images(float(centre.ra.deg), float(centre.dec.deg), radius, detectors),
+                                detectors)
+        found.update(dict.fromkeys(group, images))
     rows = [{"source": str(name), **{c: image[c] for c in IMAGE_COLUMNS}, "ra": float(ra), "dec": float(dec)}
-            for name, ra, dec in positions for image in images
+            for k, (name, ra, dec) in enumerate(positions) for image in found[k]
             if region_contains(image["s_region"], float(ra), float(dec))]
     if not rows:
         table = empty_image_table()
