@@ -9,7 +9,7 @@ from astropy.table import Table
 
 from spherex_sdt import status
 from spherex_sdt.errors import ArchiveError
-from spherex_sdt.products import SOURCE_PRODUCTS, after_gap, manifest_needs_refetch, spectra_need_remake
+from spherex_sdt.products import SOURCE_PRODUCTS, after_gap, manifest_needs_refetch, runs_jobs, spectra_need_remake
 from spherex_sdt.simulate.archive import sapm_key
 from spherex_sdt.summary import Stage, archive_requests, pair_summary
 from spherex_sdt.tasks.archive import fetch_source_cutouts
@@ -268,3 +268,23 @@ def test_the_product_after_a_removed_one_is_named(tmp_path):
     assert after_gap(chain) == ([chain[3]], chain[1])  # the products after the gap that exist
     chain[3].unlink()
     assert after_gap(chain) is None  # nothing made from the missing one: Snakemake makes it anyway
+
+
+@pytest.mark.parametrize(("argv", "runs"), [
+    pytest.param(["--cores", "2", "--configfile", "c.yaml"], True, id="run"),
+    pytest.param(["-j2", "-k", "-p", "--directory", "d"], True, id="run-short-options"),
+    pytest.param(["-n"], False, id="dry-run-short"),
+    pytest.param(["-np", "--cores", "1"], False, id="dry-run-combined"),
+    pytest.param(["--dry-run"], False, id="dry-run"),
+    pytest.param(["--report", "report.html"], False, id="report"),
+    pytest.param(["--report=report.zip"], False, id="report-equals"),
+    pytest.param(["--lint"], False, id="lint"),
+    pytest.param(["--rulegraph"], False, id="rulegraph"),
+    pytest.param(["--unlock"], False, id="unlock"),
+    pytest.param(["--list-rules"], False, id="list-rules"),
+    pytest.param(["--delete-all-output"], False, id="delete-all-output"),
+    pytest.param(["-S"], False, id="summary-short"),
+])
+def test_only_runs_that_run_jobs_remove_incomplete_products(argv, runs):
+    """A report, lint, graph or dry run of a run never removes a product; a run does."""
+    assert runs_jobs(argv) is runs

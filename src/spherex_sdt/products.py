@@ -15,7 +15,7 @@ import csv
 import re
 from pathlib import Path
 
-__all__ = ["SOURCE_PRODUCTS", "manifest_needs_refetch", "spectra_need_remake", "after_gap"]
+__all__ = ["SOURCE_PRODUCTS", "manifest_needs_refetch", "spectra_need_remake", "after_gap", "runs_jobs"]
 
 SOURCE_PRODUCTS = ("spectrum.ecsv", "spectrum.fits", "spectrum_binned.ecsv", "spectrum.png", "lightcurve.ecsv",
                    "lightcurve.png")
@@ -85,3 +85,29 @@ def after_gap(chain):
             later = [product for product, there in zip(chain[i + 1:], present[i + 1:]) if there]
             return (later, chain[i]) if later and any(present[:i]) else None
     return None
+
+
+# Snakemake options that plan or inspect a run without running jobs (prefixes of the long forms): with any of them,
+# incomplete products are only reported, never removed (a report of a finished run, a lint, a graph, an unlock)
+INSPECTING_OPTIONS = (
+    "--dry-run", "--dryrun", "--report", "--lint", "--dag", "--rulegraph", "--filegraph", "--d3dag", "--summary",
+    "--detailed-summary", "--list", "--unlock", "--cleanup", "--delete", "--archive", "--print-compilation",
+    "--containerize", "--export-cwl", "--generate-unit-tests", "--touch", "--conda-create-envs-only",
+    "--conda-cleanup", "--version", "--help",
+)
+_INSPECTING_SHORT = set("nSDlth")  # -n dry run, -S/-D summaries, -l list rules, -t touch, -h help
+
+
+def runs_jobs(argv):
+    """True when a Snakemake command line ``argv`` (without the program name) runs jobs.
+
+    Snakemake does not tell a Snakefile whether it runs, plans or reports, so the command line is read; anything
+    that may only inspect counts as not running, so that removal of incomplete products errs on the safe side.
+    """
+    for arg in argv:
+        if arg.startswith("--"):
+            if arg.split("=", 1)[0].startswith(INSPECTING_OPTIONS):
+                return False
+        elif arg.startswith("-") and arg[1:].isalpha() and set(arg[1:]) & _INSPECTING_SHORT:
+            return False
+    return True

@@ -382,14 +382,11 @@ def remove_incomplete_products():
     from spherex_sdt.products import (
         after_gap,
         manifest_needs_refetch,
+        runs_jobs,
         spectra_need_remake,
     )
 
-    dry_run = any(
-        arg in ("--dry-run", "--dryrun")
-        or (arg.startswith("-") and not arg.startswith("--") and "n" in arg[1:])
-        for arg in sys.argv[1:]
-    )
+    dry_run = not runs_jobs(sys.argv[1:])
     for target in TARGETS.index:
         for pair in PAIRS:
             base = f"results/{target}/{pair}"
