@@ -16,7 +16,7 @@ new row (so at a new wavelength) and a new roll; rows are stratified so every de
 
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from ..calibration.units import MJY_SR_TO_UJY_ARCSEC2
 from ..detectors import DETECTORS, PIXEL_SCALE_ARCSEC, band_name
 from ..errors import InvalidInputError
 from ..io.atomic import write_fits, write_table
-from . import instrument
+from . import artefacts, instrument
 from .mef import level2_hdulist, solid_angle_hdulist, spatial_wcs_cards, spectral_wcs_hdulist
 from .sky import make_sky, true_flux
 
@@ -40,7 +40,12 @@ EXPOSURE_PAIRS = ((1, 4), (2, 5), (3, 6))
 
 @dataclass(frozen=True)
 class SimulationSettings:
-    """Knobs of the simulated archive (defaults: a light archive for demos; 2040 / 11 / 101 for realism)."""
+    """Knobs of the simulated archive (defaults: a small archive with the artefacts of real frames).
+
+    ``detector_size``, ``psf_zones`` and ``psf_stamp`` are 2040 / 11 / 101 for realism. Artefacts follow
+    `spherex_sdt.simulate.artefacts`: each flagged population at its detector's QR1 rate times ``<name>_scale``
+    (0 removes it), with the values real flagged pixels carry; ``cosmic_ray_rate`` adds hits no bit flags.
+    """
 
     detector_size: int = 256
     exposures_per_target: int = 30
@@ -56,6 +61,29 @@ class SimulationSettings:
     margin_px: int = 40
     """The target lands at least this far from the detector edge."""
     seed: int = 1
+    transient_scale: float = 1.0
+    """TRANSIENT pixels (cosmic-ray clusters the ramp fit found) at this multiple of the detector's QR1 rate."""
+    transient_spike_fraction: float = 0.5
+    """Share of TRANSIENT clusters left with a residual spike (the rest were corrected)."""
+    outlier_scale: float = 1.0
+    sur_error_scale: float = 1.0
+    persist_scale: float = 1.0
+    overflow_scale: float = 1.0
+    hot_scale: float = 1.0
+    cold_scale: float = 1.0
+    nonfunc_scale: float = 1.0
+    """NONFUNC pixels (permanent; half NaN, half garbage) at this multiple of the detector's QR1 count."""
+    dichroic_scale: float = 1.0
+    """DICHROIC rows of D3 and D4 at this multiple of their QR1 share."""
+    spike_sigma: tuple = (5.0, 300.0)
+    """Range of the log-uniform spike amplitudes of TRANSIENT residuals, OUTLIER and SUR_ERROR pixels, in σ."""
+    persist_sigma: tuple = (3.0, 30.0)
+    overflow_sigma: tuple = (3.0, 30.0)
+    hot_sigma: tuple = (30.0, 1000.0)
+    cosmic_ray_rate: float = 1.0e-4
+    """Unflagged cosmic-ray hits per pixel per exposure (~5 % of the hits expected in orbit)."""
+    cosmic_ray_sigma: tuple = (3.0, 30.0)
+    """Range of their log-uniform amplitudes in σ: the ramp fit misses only faint jumps."""
     release: str = "qr2"
     collection: str = "spherex_qr2"
     l2b_version: str = "l2b-v20-2025"
@@ -71,6 +99,16 @@ class SimulationSettings:
             )
         if self.exposures_per_target < 3:
             raise InvalidInputError(f"exposures_per_target must be >= 3, got {self.exposures_per_target}")
+        for name in ("spike_sigma", "persist_sigma", "overflow_sigma", "hot_sigma", "cosmic_ray_sigma"):
+            bounds = tuple(float(v) for v in getattr(self, name))
+            if len(bounds) != 2 or not 0 < bounds[0] <= bounds[1]:
+                raise InvalidInputError(f"{name} must be [low, high] with 0 < low <= high, got {list(bounds)}")
+            object.__setattr__(self, name, bounds)  # YAML gives lists; the settings stay hashable
+        for name in [f.name for f in fields(self) if f.name.endswith(("_scale", "_rate", "_fraction"))]:
+            if not getattr(self, name) >= 0:
+                raise InvalidInputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.transient_spike_fraction > 1:
+            raise InvalidInputError(f"transient_spike_fraction must be <= 1, got {self.transient_spike_fraction}")
 
 
 def level2_key(settings, obs_id, detector, doy):
@@ -140,29 +178,17 @@ def _detector_defects(settings, detector, size):
     det = DETECTORS[detector]
     flags = np.zeros((size, size), np.int32)
     n = size * size
-    nonfunc = rng.choice(n, max(1, int(round(det.nonfunc_fraction * n))), replace=False)
+    nonfunc = rng.choice(n, min(n, int(rng.poisson(det.nonfunc_fraction * n * settings.nonfunc_scale))),
+                         replace=False)
     flags.flat[nonfunc] |= 1 << SPHEREX_FLAGS["NONFUNC"][0]
     full = rng.choice(n, max(1, int(round(240 / 4_161_600 * n))), replace=False)
     flags.flat[full] |= 1 << SPHEREX_FLAGS["FULLSAMPLE"][0]
-    rows = int(round(det.dichroic_fraction * size))
+    rows = min(size, int(round(det.dichroic_fraction * size * settings.dichroic_scale)))
     if rows:
         # the dichroic transition at 2.4 µm: the long-λ rows of D3 (y = 0) and the short-λ rows of D4
         sl = slice(0, rows) if detector == 3 else slice(size - rows, size)
         flags[sl, :] |= 1 << SPHEREX_FLAGS["DICHROIC"][0]
     return flags
-
-
-def _blobs(rng, shape, fraction, max_size):
-    """Boolean map of small random clumps (1..max_size px a side) covering about ``fraction`` of the pixels."""
-    mask = np.zeros(shape, bool)
-    ny, nx = shape
-    mean_area = ((max_size + 1) / 2.0) ** 2
-    n = int(round(fraction * ny * nx / mean_area))
-    ys, xs = rng.integers(0, ny, n), rng.integers(0, nx, n)
-    hs, ws = rng.integers(1, max_size + 1, size=(2, n))
-    for y, x, h, w in zip(ys, xs, hs, ws):
-        mask[y : y + h, x : x + w] = True
-    return mask
 
 
 def _render_exposure(settings, detector, wcs, omega, truth, rng, defects):
@@ -175,7 +201,7 @@ def _render_exposure(settings, detector, wcs, omega, truth, rng, defects):
     zodi = instrument.zodi_level(lam_map) * (1.0 + 0.02 * (xx / size - 0.5))
     source_ujy = np.zeros(shape)
     flags = defects.copy()
-    bit = {name: 1 << b for name, (b, _) in SPHEREX_FLAGS.items()}
+    source_bit = 1 << SPHEREX_FLAGS["SOURCE"][0]
 
     xs, ys = wcs.all_world2pix(np.asarray(truth["ra"], float), np.asarray(truth["dec"], float), 0)
     for row, x, y in zip(truth, xs, ys):
@@ -189,34 +215,16 @@ def _render_exposure(settings, detector, wcs, omega, truth, rng, defects):
             source_ujy[stamp[0]] += stamp[1]
         # SOURCE bit: pixels "mapped to a known source", a radius growing with brightness
         radius = 1.5 + 1.2 * np.log10(max(flux, 100.0) / 100.0)
-        flags[(xx - x) ** 2 + (yy - y) ** 2 <= radius**2] |= bit["SOURCE"]
+        flags[(xx - x) ** 2 + (yy - y) ** 2 <= radius**2] |= source_bit
 
     signal = zodi + source_ujy / (MJY_SR_TO_UJY_ARCSEC2 * omega)
     variance = settings.read_noise**2 + settings.shot_noise * np.maximum(signal, 0.0)
-    variance[(flags & bit["DICHROIC"]) != 0] *= 3.0  # low efficiency: noisier, still calibrated
-    image = signal + rng.normal(size=shape) * np.sqrt(variance)
+    variance[(flags & (1 << SPHEREX_FLAGS["DICHROIC"][0])) != 0] *= 3.0  # low efficiency: noisier, still calibrated
     sigma = np.sqrt(variance)
-
-    # transient-event and detector defects; values corrupted only where the pipeline would not trust them
-    n = size * size
-    flags[_blobs(rng, shape, 0.012, 2)] |= bit["TRANSIENT"]
-    sur = rng.random(shape) < 0.006
-    flags[sur] |= bit["SUR_ERROR"]
-    image[sur] += rng.normal(scale=30.0, size=sur.sum()) * sigma[sur]
-    persist = _blobs(rng, shape, 0.004, 3)
-    flags[persist] |= bit["PERSIST"]
-    image[persist] += 8.0 * sigma[persist]
-    outlier = rng.random(shape) < 0.002
-    flags[outlier] |= bit["OUTLIER"]
-    image[outlier] += 6.0 * sigma[outlier]
-    hot = rng.choice(n, max(1, int(round(3e-6 * n))), replace=False)
-    flags.flat[hot] |= bit["HOT"]
-    image.flat[hot] += 200.0 * sigma.flat[hot]
-    cold = rng.choice(n, max(1, int(round(4e-4 * n))), replace=False)
-    flags.flat[cold] |= bit["COLD"]
-    image.flat[cold] *= 0.2
-    flags[rng.random(shape) < 5e-4] |= bit["OVERFLOW"]
-    image[(flags & bit["NONFUNC"]) != 0] = np.nan
+    image = signal + rng.normal(size=shape) * sigma
+    # flagged pixels carry what their flags warn about; a few cosmic rays carry no flag at all
+    artefacts.add_artefacts(image, flags, sigma, signal, detector, settings, rng)
+    artefacts.nonfunc_values(image, flags, sigma, rng)
     return image, variance, zodi, flags
 
 
