@@ -22,7 +22,7 @@ from astropy.nddata import Cutout2D
 from astropy.table import Table
 from reproject import reproject_exact, reproject_interp
 
-from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, PHOTOMETRY_BAD_FLAGS
+from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, DETECTION_BAD_FLAGS
 from spherex_sdt.calibration.units import MJY_SR_TO_UJY_ARCSEC2
 from spherex_sdt.imaging import difference_image
 from spherex_sdt.imaging.pairs import choose_pair
@@ -80,7 +80,8 @@ def main():
         for _ in range(args.repeat):
             t0 = time.perf_counter()
             difference_image(a, b, omega_a, omega_b, ra, dec, size=args.size, background_margin=32,
-                             bad_flags=PHOTOMETRY_BAD_FLAGS, background_flags=BACKGROUND_BAD_FLAGS)
+                             detection_flags=DETECTION_BAD_FLAGS, background_flags=BACKGROUND_BAD_FLAGS,
+                             bkg_box=32, bkg_filter=3, bad_fraction_limit=0.5)
             ours.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         notebook_method(a, b, omega_a, omega_b, ra, dec, args.size)

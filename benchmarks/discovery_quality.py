@@ -18,37 +18,32 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from spherex_sdt import tasks
+from spherex_sdt.config import with_defaults
 from spherex_sdt.io import read_spectral_image
 from spherex_sdt.simulate import SimulationSettings, simulate_archive
 from spherex_sdt.simulate.archive import sapm_key
 from spherex_sdt.simulate.scoring import discovery_scores, expected_on_grid
+from spherex_sdt.tasks.archive import fetch_pair_images, search_images
+from spherex_sdt.tasks.extraction import extract_sources
+from spherex_sdt.tasks.imaging import make_difference
 
 ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 SEX = ROOT / "config" / "sextractor"
 FIELDS = [(35.0, -4.5), (359.9, 20.0), (150.1, 2.2), (210.8, 54.3), (80.0, -60.0)]
 
 
-def schema_defaults(section):
-    """Default values of one section of the workflow's config schema."""
-    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    props = schema["properties"][section]["properties"]
-    return {key: spec["default"] for key, spec in props.items() if "default" in spec}
-
-
 def difference_params(size):
-    flags = schema_defaults("flags")
-    params = dict(schema_defaults("difference"), size_px=size)
-    params.pop("max_dt_days", None)
-    params["bad_flags"] = flags["photometry_bad"]
+    """The workflow's difference params (common.smk) from the schema's defaults, with a box of ``size``."""
+    flags = with_defaults(SCHEMA, "flags")
+    params = dict(with_defaults(SCHEMA, "difference"), size_px=size)
+    params.pop("max_dt_days")
+    params["detection_flags"] = flags["detection_bad"]
     params["background_flags"] = flags["background_bad"]
-    if "detection_bad" in flags:
-        params["detection_flags"] = flags["detection_bad"]
     return params
 
 
@@ -58,18 +53,18 @@ def run_field(work, ra, dec, seed, size):
     (work / "targets.csv").write_text(f"target,ra_deg,dec_deg\nfield,{ra},{dec}\n")
     archive = {"backend": "local", "root": str(work / "sim"), "collection": "spherex_qr2"}
     simulate_archive(Table.read(work / "targets.csv"), work / "sim", settings)
-    tasks.search_images("field", ra, dec, 50.0, archive, work / "images.ecsv")
+    search_images("field", ra, dec, 50.0, archive, work / "images.ecsv")
     params = difference_params(size)
     margin = size // 2 + params["background_margin_px"] + 2
-    tasks.fetch_pair_images(work / "images.ecsv", "D2-D4", ra, dec, margin, None, archive, work / "cache",
+    fetch_pair_images(work / "images.ecsv", "D2-D4", ra, dec, margin, None, archive, work / "cache",
                             work / "pair.ecsv")
     t0 = time.perf_counter()
-    tasks.make_difference(work / "pair.ecsv", work / "sim" / sapm_key(settings, 2),
+    make_difference(work / "pair.ecsv", work / "sim" / sapm_key(settings, 2),
                           work / "sim" / sapm_key(settings, 4), ra, dec, params, work / "difference.fits")
     outputs = {k: work / f"catalog{s}.{e}" for k, s, e in (("ecsv", "", "ecsv"), ("votable", "", "xml"),
                                                             ("ecsv_a", "_A", "ecsv"), ("votable_a", "_A", "xml"),
                                                             ("ecsv_b", "_B", "ecsv"), ("votable_b", "_B", "xml"))}
-    tasks.extract_sources(work / "difference.fits", SEX / "default.sex", SEX / "default.param",
+    extract_sources(work / "difference.fits", SEX / "default.sex", SEX / "default.param",
                           SEX / "default.conv", outputs)
     elapsed = time.perf_counter() - t0
     pair = Table.read(work / "pair.ecsv")

@@ -32,6 +32,7 @@ from scipy.interpolate import RegularGridInterpolator
 from spherex_sdt.archive import LocalArchive
 from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, PHOTOMETRY_BAD_FLAGS
 from spherex_sdt.calibration.flags import SPHEREX_FLAGS
+from spherex_sdt.config import with_defaults
 from spherex_sdt.io import read_solid_angle_map, read_spectral_image, write_table
 from spherex_sdt.photometry import measure_cutout
 from spherex_sdt.simulate import SimulationSettings, simulate_archive
@@ -39,6 +40,9 @@ from spherex_sdt.simulate.archive import sapm_key
 from spherex_sdt.spectra import spectrum_table
 
 RADII = (3.0, 4.0, 5.0)
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+REJECT = {k: v for k, v in with_defaults(SCHEMA, "photometry").items()
+          if k in ("reject_sigma", "reject_sigma_flagged", "psf_model_error")}
 
 
 def notebook_cutout(path, ra, dec, interpolators, records, out):
@@ -121,7 +125,7 @@ def main():
             image = read_spectral_image(path, cutout=True)
             reading += time.perf_counter() - t_read
             m = measure_cutout(image, maps[image.detector], ra, dec, radii=RADII, annulus=(7.0, 16.0),
-                               bad_flags=PHOTOMETRY_BAD_FLAGS, background_flags=BACKGROUND_BAD_FLAGS)
+                               bad_flags=PHOTOMETRY_BAD_FLAGS, background_flags=BACKGROUND_BAD_FLAGS, **REJECT)
             m.update(obs_id=image.obs_id, expid=image.expid, detector=image.detector, mjd=image.mjd)
             measurements.append(m)
         t_write = time.perf_counter()

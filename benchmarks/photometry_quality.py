@@ -15,29 +15,24 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 from astropy.table import Table
 
 from spherex_sdt.archive import LocalArchive
+from spherex_sdt.config import with_defaults
 from spherex_sdt.io import read_solid_angle_map, read_spectral_image
 from spherex_sdt.photometry import measure_cutout
 from spherex_sdt.simulate import SimulationSettings, simulate_archive, true_flux
 from spherex_sdt.simulate.archive import sapm_key
 
-ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
-def schema_defaults(section):
-    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    return {key: spec["default"] for key, spec in schema["properties"][section]["properties"].items()
-            if "default" in spec}
-
-
-def measure(root, settings, truth, n_sources, radius):
-    flags, phot = schema_defaults("flags"), schema_defaults("photometry")
+def measure(root, settings, truth, n_sources, radius, overrides):
+    flags, phot = with_defaults(SCHEMA, "flags"), with_defaults(SCHEMA, "photometry")
     options = {"radii": phot["radii_px"], "annulus": phot["annulus_px"], "bad_flags": flags["photometry_bad"],
                "background_flags": flags["background_bad"]}
-    options.update({k: v for k, v in phot.items() if k in ("reject_sigma", "psf_model_error")})
+    options.update({k: v for k, v in phot.items() if k in ("reject_sigma", "reject_sigma_flagged", "psf_model_error")})
+    options.update({k: v for k, v in overrides.items() if v is not None})
     archive = LocalArchive(root, "spherex_qr2")
     omegas = {d: read_solid_angle_map(root / sapm_key(settings, d)) for d in range(1, 7)}
     bright = truth[np.argsort(-np.asarray(truth["flux_ref_ujy"], float))[:n_sources]]
@@ -53,7 +48,8 @@ def measure(root, settings, truth, n_sources, radius):
             if m is None:
                 continue
             r = next(r for r in m["radii"] if np.isclose(r["radius"], radius))
-            rows.append((r["flux"], r["flux_err"], float(true_flux(src, m["wavelength"])), r["quality"]))
+            rows.append((r["flux"], r["flux_err"], float(true_flux(src, m["wavelength"])), r["quality"],
+                         r["n_rejected"], m["chi2_psf"], m["n_psf"]))
     return np.array(rows)
 
 
@@ -62,13 +58,16 @@ def main():
     parser.add_argument("--sources", type=int, default=20)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--radius", type=float, default=3.0)
+    parser.add_argument("--reject-sigma", type=float, default=None, help="instead of the schema default")
+    parser.add_argument("--psf-model-error", type=float, default=None, help="instead of the schema default")
     args = parser.parse_args()
     settings = SimulationSettings(detector_size=256, exposures_per_target=48, margin_px=60, n_stars=30, n_red=8,
                                   seed=args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         index, truth = simulate_archive(Table(rows=[{"target": "t", "ra_deg": 359.9, "dec_deg": 20.0}]),
                                         Path(tmp), settings)
-        m = measure(Path(tmp), settings, truth, args.sources, args.radius)
+        overrides = {"reject_sigma": args.reject_sigma, "psf_model_error": args.psf_model_error}
+        m = measure(Path(tmp), settings, truth, args.sources, args.radius, overrides)
     flux, err, true, quality = m[:, 0], m[:, 1], m[:, 2], m[:, 3].astype(int)
     ok = np.isfinite(flux) & np.isfinite(err)
     pull = (flux - true) / err
@@ -81,6 +80,14 @@ def main():
     for k in (4, 5):
         off = ok & (np.abs(pull) > k)
         print(f"off by > {k} sigma: {off.sum()} ({100 * off.mean():.1f} %), of which quality 0: {(off & q0).sum()}")
+    artefact, rejected = (quality & 32) != 0, (quality & 64) != 0
+    print(f"with TRANSIENT/OUTLIER/OVERFLOW pixels in the aperture: {artefact.sum()}; "
+          f"with pixels rejected: {rejected.sum()} "
+          f"({rejected[~artefact].sum()} of them without artefact flags)")
+    worst = np.argsort(-np.abs(np.where(ok, pull, 0)))[:5]
+    for k in worst:
+        print(f"  pull {pull[k]:+.1f} ratio {flux[k] / true[k]:.3f} quality {quality[k]} rejected "
+              f"{int(m[k, 4])} chi2_psf {m[k, 5]:.1f}")
 
 
 if __name__ == "__main__":

@@ -225,7 +225,9 @@ def _difference_of(edit_a):
         a = read_spectral_image(_edited(edit_a, "a.fits")(tmp, archive), require=("IMAGE",))
         b = read_spectral_image(_level2_copy(tmp, archive, "b.fits"))
         omega = np.full((128, 128), 37.8)
-        return lambda: difference_image(a, b, omega, omega, 150.7817877, 3.3502204, size=16, background_margin=8)
+        return lambda: difference_image(a, b, omega, omega, 150.7817877, 3.3502204, size=16, background_margin=8,
+                                        detection_flags=[], background_flags=[], bkg_box=8, bkg_filter=3,
+                                        bad_fraction_limit=0.5)
     return setup
 
 
@@ -235,7 +237,7 @@ def _make_difference_on_truncated(tmp, archive):
     manifest.meta.update(pair="D2-D4", rule="same exposure", status="ok")
     manifest.write(tmp / "pair_images.ecsv")
     params = {"size_px": 16, "background_margin_px": 8, "background_box_px": 8, "background_filter": 3,
-              "bad_fraction_limit": 0.1, "bad_flags": [], "background_flags": []}
+              "bad_fraction_limit": 0.5, "detection_flags": [], "background_flags": []}
     return lambda: make_difference(tmp / "pair_images.ecsv", "a", "b", 150.78, 3.35, params,
                                    tmp / "out" / "difference.fits")
 

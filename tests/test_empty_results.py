@@ -20,7 +20,8 @@ from .conftest import ROOT, config_section
 
 SEXTRACTOR = {k: str(ROOT / "config" / "sextractor" / f"default.{e}")
               for k, e in (("config", "sex"), ("parameters", "param"), ("filter_kernel", "conv"))}
-PHOTOMETRY = {"radii_px": [2.0, 3.0], "annulus_px": [7.0, 16.0], "bad_flags": [], "background_flags": []}
+PHOTOMETRY = {"radii_px": [2.0, 3.0], "annulus_px": [7.0, 16.0], "bad_flags": [], "background_flags": [],
+              "reject_sigma": 5.0, "reject_sigma_flagged": 3.0, "psf_model_error": 0.05}
 BINNING = {"radius_px": 3.0, "clip_sigma": 4.0}
 
 
@@ -83,10 +84,11 @@ def _blank_difference(path):
     header = fits.Header({"PAIR": "D2-D4", "STATUS": "ok", "DET_A": 2, "DET_B": 4, "OBSID_A": "a", "OBSID_B": "b",
                           "LAM_A": 1.3, "LAM_B": 3.0, "PAIRRULE": "same exposure"})
     planes = {"DIFFERENCE": 0.0, "VARIANCE": 1.0, "SNR": 0.0, "MASK": 0, "IMAGE_A": 0.0, "VARIANCE_A": 1.0,
-              "IMAGE_B": 0.0, "VARIANCE_B": 1.0}
+              "IMAGE_B": 0.0, "VARIANCE_B": 1.0, "FLAGS_A": 0, "FLAGS_B": 0}
     hdus = [fits.PrimaryHDU(header=header)]
     for name, value in planes.items():
-        data = np.full((48, 48), value, np.uint8 if name == "MASK" else np.float32)
+        dtype = np.uint8 if name == "MASK" else np.int32 if name.startswith("FLAGS") else np.float32
+        data = np.full((48, 48), value, dtype)
         hdus.append(fits.ImageHDU(data, header=wcs.to_header(), name=name))
     fits.HDUList(hdus).writeto(path)
 

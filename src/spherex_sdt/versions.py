@@ -6,6 +6,7 @@ module imports nothing, so reading a version costs the workflow nothing while it
 
 __all__ = ["PHOTOMETRY_ALGORITHM"]
 
-PHOTOMETRY_ALGORITHM = "5"
+PHOTOMETRY_ALGORITHM = "6"
 """Forced aperture + PSF photometry on cutouts (``spherex_sdt.photometry``), and the spectrum files' layout
-(5: one row per exposure sorted by wavelength, the other radii as columns)."""
+(5: one row per exposure sorted by wavelength, the other radii as columns; 6: pixels disagreeing with the PSF fit
+are rejected, quality bits 32 and 64)."""

@@ -184,7 +184,8 @@ def test_source_spectrum_takes_wavelengths_from_the_calibration(small_archive, c
     manifest = Table(rows=rows)
     omegas = {d: read_solid_angle_map(root / sapm_key(SMALL, d)) for d in DETECTORS}
     params = {"radii_px": [2.0, 3.0], "annulus_px": [7.0, 16.0], "bad_flags": sorted(PHOTOMETRY_BAD_FLAGS),
-              "background_flags": sorted(BACKGROUND_BAD_FLAGS)}
+              "background_flags": sorted(BACKGROUND_BAD_FLAGS), "reject_sigma": 5.0, "reject_sigma_flagged": 3.0,
+              "psf_model_error": 0.05}
     ra, dec = float(src["ra"]), float(src["dec"])
     table = source_spectrum(manifest, ra, dec, "0001", omegas, params, radius=2.0)
     calib = source_spectrum(manifest, ra, dec, "0001", omegas, params, radius=2.0,

@@ -6,7 +6,6 @@ from astropy.coordinates import SkyCoord
 import astropy.units as u
 
 from spherex_sdt.archive import LocalArchive
-from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, PHOTOMETRY_BAD_FLAGS
 from spherex_sdt.errors import NoCoverageError
 from spherex_sdt.extraction import extract_both_signs
 from spherex_sdt.imaging import difference_image
@@ -14,7 +13,10 @@ from spherex_sdt.imaging.pairs import choose_pair
 from spherex_sdt.io import read_solid_angle_map, read_spectral_image
 from spherex_sdt.simulate.archive import sapm_key
 
-from ..conftest import ROOT, SMALL, TARGET
+from ..conftest import ROOT, SMALL, TARGET, config_section
+
+FLAGS = config_section("flags")
+DEFAULTS = config_section("difference")
 
 SEX = ROOT / "config" / "sextractor"
 SIZE, MARGIN = 32, 16
@@ -53,8 +55,9 @@ def fixture_difference(small_archive):
     a, b = read_spectral_image(root / row_a["key"]), read_spectral_image(root / row_b["key"])
     return difference_image(
         a, b, read_solid_angle_map(root / sapm_key(SMALL, 2)), read_solid_angle_map(root / sapm_key(SMALL, 4)),
-        TARGET["ra_deg"], TARGET["dec_deg"], size=SIZE, background_margin=MARGIN, bad_flags=PHOTOMETRY_BAD_FLAGS,
-        background_flags=BACKGROUND_BAD_FLAGS, bkg_box=16,
+        TARGET["ra_deg"], TARGET["dec_deg"], size=SIZE, background_margin=MARGIN,
+        detection_flags=FLAGS["detection_bad"], background_flags=FLAGS["background_bad"], bkg_box=16,
+        bkg_filter=DEFAULTS["background_filter"], bad_fraction_limit=DEFAULTS["bad_fraction_limit"],
     )
 
 
@@ -109,9 +112,9 @@ def test_clean_pair_difference_equals_before_issue_17():
     a, b = read_spectral_image(data / "image_A.fits"), read_spectral_image(data / "image_B.fits")
     result = difference_image(a, b, read_solid_angle_map(data / "solid_angle_A.fits"),
                               read_solid_angle_map(data / "solid_angle_B.fits"), 35.0, -4.5, size=40,
-                              background_margin=16, bad_flags=PHOTOMETRY_BAD_FLAGS,
-                              background_flags=BACKGROUND_BAD_FLAGS, bkg_box=16, bkg_filter=3,
-                              bad_fraction_limit=0.1)
+                              background_margin=16, detection_flags=FLAGS["detection_bad"],
+                              background_flags=FLAGS["background_bad"], bkg_box=16, bkg_filter=3,
+                              bad_fraction_limit=DEFAULTS["bad_fraction_limit"])
     with fits.open(data / "expected_difference.fits") as hdul:
         expected, variance, mask = (hdul[n].data for n in ("DIFFERENCE", "VARIANCE", "MASK"))
     away = ~binary_dilation((mask != 0) | (result.mask != 0), structure=np.ones((3, 3)))

@@ -4,14 +4,20 @@ import numpy as np
 import pytest
 
 from spherex_sdt.archive import LocalArchive
-from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, PHOTOMETRY_BAD_FLAGS
 from spherex_sdt.errors import InvalidInputError
 from spherex_sdt.io import read_solid_angle_map, read_spectral_image
-from spherex_sdt.photometry import aperture_photometry, measure_cutout
+from spherex_sdt.photometry import QUALITY_BITS, aperture_photometry, measure_cutout
 from spherex_sdt.simulate import true_flux
 from spherex_sdt.simulate.archive import sapm_key
+from spherex_sdt.spectra.binning import BINNING_EXCLUDES
 
-from ..conftest import SMALL
+from ..conftest import SMALL, config_section
+
+REJECT = {k: config_section("photometry")[k] for k in ("reject_sigma", "reject_sigma_flagged", "psf_model_error")}
+# measurements the binned spectrum leaves out: the flux is not a usable total flux
+UNUSABLE = sum(QUALITY_BITS[n] for n in BINNING_EXCLUDES)
+FLAGS = {"bad_flags": config_section("flags")["photometry_bad"],
+         "background_flags": config_section("flags")["background_bad"]}
 
 
 @pytest.fixture(scope="module", name="measurements")
@@ -27,28 +33,37 @@ def fixture_measurements(small_archive, tmp_path_factory):
             archive.fetch_cutout(row, float(src["ra"]), float(src["dec"]), 0.1, path)
             image = read_spectral_image(path)
             m = measure_cutout(image, omegas[image.detector], float(src["ra"]), float(src["dec"]),
-                               radii=[2.0, 3.0, 4.0], annulus=(7.0, 16.0), bad_flags=PHOTOMETRY_BAD_FLAGS,
-                               background_flags=BACKGROUND_BAD_FLAGS)
+                               radii=[2.0, 3.0, 4.0], annulus=(7.0, 16.0), **FLAGS, **REJECT)
             if m is None:
                 continue
             t = float(true_flux(src, m["wavelength"]))
-            rows.extend((r["radius"], r["flux"], r["flux_err"], t, r["quality"], m["flux_psf"], m["flux_psf_err"])
-                        for r in m["radii"])
+            rows.extend((r["radius"], r["flux"], r["flux_err"], t, r["quality"], m["flux_psf"], m["flux_psf_err"],
+                         r["n_rejected"]) for r in m["radii"])
     return np.array(rows)
 
 
 @pytest.mark.parametrize("radius", [2.0, 3.0, 4.0])
 def test_fluxes_are_total_and_errors_honest(measurements, radius):
+    """With the default settings on the harsh sky (spikes on TRANSIENT, OUTLIER, OVERFLOW pixels the apertures
+    keep, unflagged cosmic rays): median flux ratio within 1 %, pull sigma 1.0 +- 0.1 over every usable
+    measurement (quality bits for artefacts and rejected pixels included), none off by more than 5 sigma with
+    quality 0."""
     m = measurements[measurements[:, 0] == radius]
-    assert len(m) > 150
-    ratio = m[:, 1] / m[:, 3]
+    quality = m[:, 4].astype(int)
     pull = (m[:, 1] - m[:, 3]) / m[:, 2]
+    assert not np.any((np.abs(pull) > 5) & (quality == 0)), pull[(np.abs(pull) > 5) & (quality == 0)]
+    usable = (quality & UNUSABLE) == 0
+    assert usable.sum() > 150 and usable.mean() > 0.95
+    m, pull, quality = m[usable], pull[usable], quality[usable]
     # after the PSF (aperture) correction the median flux is the total flux to 1 %
-    assert np.median(ratio) == pytest.approx(1.0, abs=0.01)
-    # (measured - true) / sigma has standard deviation 1.0 +- 0.1: the errors are neither inflated nor too small
+    assert np.median(m[:, 1] / m[:, 3]) == pytest.approx(1.0, abs=0.01)
+    # (measured - true) / sigma has standard deviation 1.0 +- 0.1: the errors are neither inflated nor too small,
+    # and no spike is left to widen it (before issue 17 it was 9.7 on such skies)
     assert np.std(pull) == pytest.approx(1.0, abs=0.1)
     assert abs(np.mean(pull)) < 0.15
     assert np.mean(np.abs(pull) < 3) > 0.97
+    # the sky does put artefacts in apertures, and some are rejected
+    assert np.mean(quality & 32 != 0) > 0.1 and np.mean(quality & 64 != 0) > 0.05
 
 
 def test_masked_pixels_do_not_bias(measurements):
@@ -65,7 +80,12 @@ def test_forced_psf_photometry(measurements):
     assert ok.mean() > 0.97
     pull = (m[ok, 5] - m[ok, 3]) / m[ok, 6]
     assert np.median(m[ok, 5] / m[ok, 3]) == pytest.approx(1.0, abs=0.01)
-    assert np.std(pull) == pytest.approx(1.0, abs=0.15)
+    # the fit covers the largest aperture: where that held no TRANSIENT/OUTLIER/OVERFLOW pixel the errors are
+    # honest; where it did, spikes too small to reject (a few sigma on a bright core) widen the tails a little
+    clean = (measurements[measurements[:, 0] == 4.0][ok, 4].astype(int) & QUALITY_BITS["ARTEFACT_IN_APERTURE"]) == 0
+    assert clean.sum() > 150
+    assert np.std(pull[clean]) == pytest.approx(1.0, abs=0.15)
+    assert 1.4826 * np.median(np.abs(pull[~clean] - np.median(pull[~clean]))) == pytest.approx(1.0, abs=0.2)
     faint = ok & (m[:, 3] < np.percentile(m[:, 3], 30))
     assert np.median(m[faint, 6] / m[faint, 2]) < 0.95  # PSF errors below the r = 3 px aperture's
 
@@ -112,8 +132,8 @@ def test_sources_at_cutout_edges_are_not_biased(small_archive, tmp_path):
             except Exception:  # the shifted centre may leave the detector
                 continue
             image = read_spectral_image(path)
-            m = measure_cutout(image, omegas[image.detector], ra, dec, radii=[3.0], annulus=(7.0, 16.0),
-                               bad_flags=PHOTOMETRY_BAD_FLAGS, background_flags=BACKGROUND_BAD_FLAGS)
+            m = measure_cutout(image, omegas[image.detector], ra, dec, radii=[3.0], annulus=(7.0, 16.0), **FLAGS,
+                               **REJECT)
             if m is None:
                 continue
             ny, nx = image.shape

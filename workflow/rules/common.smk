@@ -182,13 +182,10 @@ def config_keys(section, *keys):
     return {key: config[section][key] for key in keys}
 
 
-def get_flag_policy():
-    """FLAGS names by use; sorted, since their order means nothing and must not re-run jobs."""
-    flags = config["flags"]
-    return {
-        "bad_flags": sorted(flags["photometry_bad"]),
-        "background_flags": sorted(flags["background_bad"]),
-    }
+def sorted_flags(use):
+    """FLAGS names of one use (detection_bad, photometry_bad, background_bad); sorted, since their order means
+    nothing and must not re-run jobs."""
+    return sorted(config["flags"][use])
 
 
 def get_difference_params(wildcards):
@@ -201,7 +198,8 @@ def get_difference_params(wildcards):
             "background_filter",
             "bad_fraction_limit",
         ),
-        **get_flag_policy(),
+        "detection_flags": sorted_flags("detection_bad"),
+        "background_flags": sorted_flags("background_bad"),
     }
 
 
@@ -216,7 +214,18 @@ def get_selection_params(wildcards):
 
 
 def get_photometry_params(wildcards):
-    return {**config_keys("photometry", "radii_px", "annulus_px"), **get_flag_policy()}
+    return {
+        **config_keys(
+            "photometry",
+            "radii_px",
+            "annulus_px",
+            "reject_sigma",
+            "reject_sigma_flagged",
+            "psf_model_error",
+        ),
+        "bad_flags": sorted_flags("photometry_bad"),
+        "background_flags": sorted_flags("background_bad"),
+    }
 
 
 def get_binning_params(wildcards):

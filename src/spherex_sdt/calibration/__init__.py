@@ -1,12 +1,16 @@
 """Calibration: FLAGS bits and masks, MJy/sr to µJy with the solid-angle pixel map, spectral WCS."""
 
 from .flags import (
+    ARTEFACT_FLAGS,
     BACKGROUND_BAD_FLAGS,
+    DETECTION_BAD_FLAGS,
     PHOTOMETRY_BAD_FLAGS,
     SPHEREX_FLAGS,
     bad_pixel_mask,
+    canonical_flags,
     flag_bits,
     flag_counts,
+    flag_names,
 )
 from .spectral import WAVELENGTH_SOURCES, sample_parent_maps, wave_table_bilinear, wavelength_at
 from .units import (
@@ -17,12 +21,16 @@ from .units import (
 )
 
 __all__ = [
+    "ARTEFACT_FLAGS",
     "BACKGROUND_BAD_FLAGS",
+    "DETECTION_BAD_FLAGS",
     "PHOTOMETRY_BAD_FLAGS",
     "SPHEREX_FLAGS",
     "bad_pixel_mask",
+    "canonical_flags",
     "flag_bits",
     "flag_counts",
+    "flag_names",
     "WAVELENGTH_SOURCES",
     "sample_parent_maps",
     "wave_table_bilinear",

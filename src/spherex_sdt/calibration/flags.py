@@ -14,7 +14,11 @@ __all__ = [
     "SPHEREX_FLAGS",
     "PHOTOMETRY_BAD_FLAGS",
     "BACKGROUND_BAD_FLAGS",
+    "DETECTION_BAD_FLAGS",
+    "ARTEFACT_FLAGS",
     "flag_bits",
+    "canonical_flags",
+    "flag_names",
     "bad_pixel_mask",
     "flag_counts",
 ]
@@ -45,12 +49,25 @@ SPHEREX_FLAGS = {
     "HALO": (28, "Pixel part of a transient halo"),
 }
 
-# Explanatory Supplement recommendations as summarised in spherex-data.md §7 (configurable in the workflow)
+# Explanatory Supplement recommendations as summarised in spherex-data.md §7 (configurable in the workflow); the
+# on-source list keeps TRANSIENT, OUTLIER and OVERFLOW because bright sources trip them: apertures then reject
+# spikes by their disagreement with the PSF (spherex_sdt.photometry)
 PHOTOMETRY_BAD_FLAGS = ("SUR_ERROR", "NONFUNC", "MISSING_DATA", "HOT", "COLD", "NONLINEAR", "PERSIST")
 BACKGROUND_BAD_FLAGS = (
     "OVERFLOW", "SUR_ERROR", "NONFUNC", "MISSING_DATA", "HOT", "COLD", "NONLINEAR", "PERSIST", "OUTLIER",
     "SOURCE", "TRANSIENT", "GHOST", "GHOST_FPA", "GHOST_EXT", "BLOOM", "SNOWBALL", "HALO",
 )
+
+# detection: every bit that marks an unreliable value in one exposure. A spike there looks like a source in a
+# difference image, and a masked pixel costs detection nothing (masked pixels are interpolated over)
+DETECTION_BAD_FLAGS = (
+    "TRANSIENT", "OUTLIER", "SUR_ERROR", "OVERFLOW", "NONFUNC", "MISSING_DATA", "HOT", "COLD", "NONLINEAR", "PERSIST",
+    "GHOST", "GHOST_FPA", "GHOST_EXT", "BLOOM", "SNOWBALL", "HALO",
+)
+
+ARTEFACT_FLAGS = ("TRANSIENT", "OUTLIER", "OVERFLOW")
+"""Bits whose pixels the on-source list keeps in apertures although their values may be off (spikes, overflowed
+ramps): photometry reports them (quality bit ARTEFACT_IN_APERTURE) and rejects the ones that disagree with the PSF."""
 
 _MSKN = re.compile(r"^MSKN(\d{1,4})$")
 
@@ -123,3 +140,33 @@ def flag_counts(flags, bits, weights=None):
         hit = (flags & (1 << bit)) != 0
         out[name] = float(np.sum(weights[hit])) if weights is not None else int(np.count_nonzero(hit))
     return out
+
+
+def canonical_flags(flags, bits):
+    """A FLAGS plane re-expressed in the bit layout of `SPHEREX_FLAGS`, whatever the file's own layout.
+
+    Products that combine images (a difference of two files, a catalogue) carry one bit layout; this maps each
+    name the file declares to its `SPHEREX_FLAGS` bit. Names `SPHEREX_FLAGS` does not know are dropped.
+
+    Parameters
+    ----------
+    flags : int ndarray
+        The file's FLAGS values.
+    bits : dict
+        Name to bit, from `flag_bits` of the same file.
+    """
+    flags = np.asarray(flags)
+    if all(SPHEREX_FLAGS.get(name, (None,))[0] == bit for name, bit in bits.items()):
+        keep = sum(1 << bit for bit in bits.values())
+        return (flags & keep).astype(np.int32)
+    out = np.zeros(flags.shape, np.int32)
+    for name, bit in bits.items():
+        if name in SPHEREX_FLAGS:
+            out |= np.where((flags & (1 << bit)) != 0, np.int32(1 << SPHEREX_FLAGS[name][0]), np.int32(0))
+    return out
+
+
+def flag_names(value):
+    """Names of the `SPHEREX_FLAGS` bits set in an integer (canonical layout), in bit order."""
+    value = int(value)
+    return [name for name, (bit, _) in SPHEREX_FLAGS.items() if value & (1 << bit)]

@@ -5,6 +5,7 @@ from astropy.coordinates import SkyCoord
 import astropy.units as u
 from astropy.table import Table
 
+from ..calibration.flags import SPHEREX_FLAGS
 from ..errors import InvalidInputError
 
 __all__ = ["select_sources", "STRATEGIES"]
@@ -12,7 +13,8 @@ __all__ = ["select_sources", "STRATEGIES"]
 STRATEGIES = ("brightest", "snr", "ids", "positions")
 
 
-def select_sources(catalog, *, strategy, n=5, min_snr=10.0, sign="both", ids=(), positions=(), match_arcsec=6.0):
+def select_sources(catalog, *, strategy, n=5, min_snr=10.0, sign="both", ids=(), positions=(), exclude_flags=(),
+                   max_core_masked_fraction=1.0, match_arcsec=6.0):
     """Select rows of a difference catalogue.
 
     Parameters
@@ -26,6 +28,12 @@ def select_sources(catalog, *, strategy, n=5, min_snr=10.0, sign="both", ids=(),
         kept as a forced position when none is near).
     sign : {'both', 'red', 'blue'}
         'red' keeps sources brighter in the second image of the pair (negative difference), 'blue' the others.
+    exclude_flags : sequence of str
+        For ``brightest`` and ``snr``: detections whose ``footprint_flags`` carry any of these FLAGS names are
+        not chosen.
+    max_core_masked_fraction : float
+        For ``brightest`` and ``snr``: detections with more of their core masked (``core_masked_fraction``) are
+        not chosen.
 
     Returns
     -------
@@ -39,6 +47,8 @@ def select_sources(catalog, *, strategy, n=5, min_snr=10.0, sign="both", ids=(),
     cat = catalog.copy()
     if sign != "both" and strategy in ("brightest", "snr"):
         cat = cat[cat["sign"] == (-1 if sign == "red" else 1)]
+    if strategy in ("brightest", "snr"):
+        cat = cat[_flag_policy(cat, exclude_flags, max_core_masked_fraction)]
     if strategy == "brightest":
         order = np.argsort(-np.abs(np.asarray(cat["FLUX_AUTO"], float)), kind="stable")
         out = cat[order[: int(n)]]
@@ -58,6 +68,24 @@ def select_sources(catalog, *, strategy, n=5, min_snr=10.0, sign="both", ids=(),
     out.add_column([f"{int(i):04d}" if int(i) > 0 else f"p{k + 1:03d}" for k, i in enumerate(out["id"])],
                    name="source", index=0)
     return out
+
+
+def _flag_policy(cat, exclude_flags, max_core_masked_fraction):
+    """Rows that pass the selection's flag options (all rows when they are off)."""
+    keep = np.ones(len(cat), bool)
+    if not len(cat) or (not exclude_flags and max_core_masked_fraction >= 1.0):
+        return keep
+    missing = [c for c in ("footprint_flags", "core_masked_fraction") if c not in cat.colnames]
+    if missing:
+        raise InvalidInputError(f"selection on flags needs catalogue column(s) {', '.join(missing)} (a catalogue "
+                                "from before spherex-sdt issue 17: run extract_sources again)")
+    unknown = sorted(set(exclude_flags) - set(SPHEREX_FLAGS))
+    if unknown:
+        raise InvalidInputError(f"selection exclude_flags {unknown} are not FLAGS names ({', '.join(SPHEREX_FLAGS)})")
+    bits = sum(1 << SPHEREX_FLAGS[name][0] for name in exclude_flags)
+    keep &= (np.asarray(cat["footprint_flags"], np.int64) & bits) == 0
+    keep &= np.asarray(cat["core_masked_fraction"], float) <= max_core_masked_fraction
+    return keep
 
 
 def _match_positions(cat, positions, match_arcsec):

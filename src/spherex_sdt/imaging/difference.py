@@ -2,23 +2,33 @@
 
 For pair ``Da-Db`` the difference is image(Da) - image(Db) in µJy per pixel on Db's pixels. A source brighter in
 Db (for D2-D4: a red, AGN-like source) is *negative*; detection must look at both signs.
+
+Pixels whose flags mark an unreliable value (the detection list) are masked. Before A is resampled onto B's grid its
+masked pixels are interpolated over from their neighbours, so that one bad A pixel does not spoil the ~4 output
+pixels it overlaps; an output pixel is masked only when more than ``bad_fraction_limit`` of it came from them.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.convolution import Gaussian2DKernel, interpolate_replace_nans
 
-from ..calibration.flags import bad_pixel_mask, flag_bits
+from ..calibration.flags import bad_pixel_mask, canonical_flags, flag_bits
 from ..calibration.units import flux_per_pixel_factor, solid_angle_at
+from ..detectors import DETECTORS
 from ..errors import DataFormatError
 from .background import subtract_background
-from .reprojection import bounding_box, cut_box, reference_grid, reproject_onto
+from .reprojection import bounding_box, cut_box, flags_onto, reference_grid, reproject_onto
 
-__all__ = ["DifferenceImage", "difference_image", "MASK_BAD_A", "MASK_BAD_B", "MASK_NO_COVERAGE"]
+__all__ = ["DifferenceImage", "difference_image", "fill_masked", "MASK_BAD_A", "MASK_BAD_B", "MASK_NO_COVERAGE"]
 
 MASK_BAD_A = 1
 MASK_BAD_B = 2
 MASK_NO_COVERAGE = 4
+
+FILL_KERNEL_PX = 1.0
+"""σ (px) of the Gaussian that interpolates over A's masked pixels before resampling: about the PSF's size, so a
+hole is filled from the pixels next to it."""
 
 
 @dataclass
@@ -29,7 +39,10 @@ class DifferenceImage:
     background-subtracted and NaN where that image is bad.
 
     ``mask`` is a bit mask: 1 bad pixel in image A, 2 bad pixel in image B, 4 A does not cover the pixel.
-    ``info`` records both inputs (detector, OBSID, EXPIDN, MJD, wavelength and bandwidth at the target).
+    ``flags_a``/``flags_b`` are each image's FLAGS on B's grid in the `SPHEREX_FLAGS` bit layout (for A, the OR of
+    the A pixels each output pixel overlaps).
+    ``info`` records both inputs (detector, OBSID, EXPIDN, MJD, wavelength and bandwidth at the target, the
+    frame's PSF FWHM: its ``PSF_FWHM`` card, else the detector's typical value).
     """
 
     difference: np.ndarray
@@ -39,6 +52,8 @@ class DifferenceImage:
     variance_a: np.ndarray
     variance_b: np.ndarray
     mask: np.ndarray
+    flags_a: np.ndarray
+    flags_b: np.ndarray
     wcs: object
     info: dict
 
@@ -49,8 +64,22 @@ class DifferenceImage:
         return np.where(self.mask == 0, snr, np.nan)
 
 
-def _prepared(image, omega, box, bad_names, background_names, bkg_box, bkg_filter):
-    """Cut, mask and background-subtract one image (in its own units, MJy/sr)."""
+def fill_masked(data, bad, kernel_px=FILL_KERNEL_PX):
+    """``data`` with its ``bad`` pixels interpolated from their neighbours (astropy's normalised convolution with a
+    Gaussian of σ ``kernel_px``); pixels too far from any good one get the median of the good ones."""
+    filled = interpolate_replace_nans(np.where(bad, np.nan, data), Gaussian2DKernel(kernel_px))
+    left = ~np.isfinite(filled)
+    if left.any():
+        filled[left] = np.median(data[~bad]) if (~bad).any() else 0.0
+    return filled
+
+
+def _prepared(image, omega, box, bad_names, background_names, bkg_box, bkg_filter, *, fill=False):
+    """Cut, mask and background-subtract one image (in its own units, MJy/sr).
+
+    Bad pixels hold the local background (0), or with ``fill`` values interpolated from their neighbours; the
+    returned mask says which they are. Also returns the box's FLAGS in the `SPHEREX_FLAGS` layout.
+    """
     x0, x1, y0, y1 = box
     data = image.image[y0:y1, x0:x1].astype(float)
     variance = image.variance[y0:y1, x0:x1].astype(float)
@@ -61,15 +90,18 @@ def _prepared(image, omega, box, bad_names, background_names, bkg_box, bkg_filte
     bad = bad_pixel_mask(flags, bits, bad_names) | ~np.isfinite(data) | ~np.isfinite(variance)
     bg_bad = bad_pixel_mask(flags, bits, background_names) | bad
     data, _ = subtract_background(data, bg_bad, box=bkg_box, filter_size=bkg_filter)
-    data = np.where(bad, 0.0, data)  # bad pixels hold the local background; the mask says they are bad
-    variance = np.where(bad, 0.0, variance)
+    if fill and bad.any() and not bad.all():
+        data, variance = fill_masked(data, bad), fill_masked(variance, bad)
+    else:
+        data = np.where(bad, 0.0, data)
+        variance = np.where(bad, 0.0, variance)
     origin = (image.parent_origin[0] + x0, image.parent_origin[1] + y0)
     omega_box = solid_angle_at(omega, origin, data.shape)
-    return data, variance, bad, omega_box
+    return data, variance, bad, omega_box, canonical_flags(flags, bits)
 
 
-def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size=64, background_margin=32,
-                     bad_flags=(), background_flags=(), bkg_box=32, bkg_filter=3, bad_fraction_limit=0.1):
+def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size, background_margin, detection_flags,
+                     background_flags, bkg_box, bkg_filter, bad_fraction_limit):
     """Difference image ``A - B`` of a box around (ra, dec) on B's grid.
 
     Parameters
@@ -84,12 +116,13 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size=64, ba
         Side of the output box in B pixels.
     background_margin : int
         Extra pixels on each side used for the background estimate, then discarded.
-    bad_flags, background_flags : sequence of str
-        FLAGS names masked for detection and for the background estimate.
+    detection_flags, background_flags : sequence of str
+        FLAGS names masked in the difference (for detection) and for the background estimate.
     bkg_box, bkg_filter : int
         sep mesh size and filter size.
     bad_fraction_limit : float
-        An output pixel is masked when more than this fraction of its area comes from bad A pixels.
+        An output pixel is masked when more than this fraction of its area comes from bad A pixels (those are
+        interpolated over before A is resampled).
     """
     for name, img in (("image_a", image_a), ("image_b", image_b)):
         missing = [hdu for hdu, plane in (("FLAGS", img.flags), ("VARIANCE", img.variance)) if plane is None]
@@ -98,17 +131,18 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size=64, ba
                                   "IMAGE, FLAGS and VARIANCE")
     # B: the reference grid, cut with a margin for its background
     box_b = cut_box(image_b.wcs, image_b.shape, ra, dec, size, margin=background_margin)
-    b, var_b, bad_b, omega_box_b = _prepared(image_b, omega_b, box_b, bad_flags, background_flags, bkg_box,
-                                             bkg_filter)
+    b, var_b, bad_b, omega_box_b, flags_b = _prepared(image_b, omega_b, box_b, detection_flags, background_flags,
+                                                      bkg_box, bkg_filter)
     m = background_margin
     inner = (slice(m, m + size), slice(m, m + size))
     ref_wcs, ref_shape = reference_grid(image_b.wcs, (box_b[0] + m, box_b[0] + m + size,
                                                       box_b[2] + m, box_b[2] + m + size))
-    b, var_b, bad_b, omega_ref = b[inner], var_b[inner], bad_b[inner], omega_box_b[inner]
+    b, var_b, bad_b, omega_ref, flags_b = b[inner], var_b[inner], bad_b[inner], omega_box_b[inner], flags_b[inner]
 
     # A: cut what covers the reference grid (plus margin), then reproject as surface brightness
     box_a = bounding_box(image_a.wcs, image_a.shape, ref_wcs, ref_shape, margin=background_margin)
-    a, var_a, bad_a, _ = _prepared(image_a, omega_a, box_a, bad_flags, background_flags, bkg_box, bkg_filter)
+    a, var_a, bad_a, _, flags_a = _prepared(image_a, omega_a, box_a, detection_flags, background_flags, bkg_box,
+                                            bkg_filter, fill=True)
     wcs_a = image_a.wcs[box_a[2]:box_a[3], box_a[0]:box_a[1]]
     (stack,), footprint = reproject_onto([np.stack([a, var_a, bad_a.astype(float)])], wcs_a, ref_wcs, ref_shape)
     a_ref, var_a_ref, bad_frac = stack
@@ -133,6 +167,7 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size=64, ba
         info[tag] = {
             "path": img.path, "detector": img.detector, "obs_id": img.obs_id, "expid": img.expid,
             "mjd": img.mjd, "wavelength_um": float(lam), "bandwidth_um": float(band),
+            "psf_fwhm_arcsec": float(img.header.get("PSF_FWHM", DETECTORS[img.detector].psf_fwhm_arcsec)),
         }
     bad_a, bad_b = (mask & (MASK_BAD_A | MASK_NO_COVERAGE)) != 0, (mask & MASK_BAD_B) != 0
     return DifferenceImage(
@@ -143,6 +178,8 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size=64, ba
         variance_a=np.where(bad_a, np.nan, var_a_ref * fa**2).astype(np.float32),
         variance_b=np.where(bad_b, np.nan, var_b * fb**2).astype(np.float32),
         mask=mask,
+        flags_a=flags_onto(flags_a, wcs_a, ref_wcs, ref_shape),
+        flags_b=flags_b.astype(np.int32),
         wcs=ref_wcs,
         info=info,
     )

@@ -10,7 +10,7 @@ from reproject import reproject_exact
 
 from ..errors import NoCoverageError
 
-__all__ = ["cut_box", "reference_grid", "reproject_onto"]
+__all__ = ["cut_box", "reference_grid", "reproject_onto", "flags_onto"]
 
 
 def cut_box(wcs, shape, ra, dec, size, *, margin=0):
@@ -72,3 +72,36 @@ def reproject_onto(arrays, source_wcs, target_wcs, target_shape):
         out.append(result)
         footprint = foot if footprint is None else footprint
     return out, footprint
+
+
+def flags_onto(flags, source_wcs, target_wcs, target_shape, *, samples=3):
+    """Bit masks carried onto another grid: each output pixel gets the OR of the input pixels it overlaps.
+
+    Bits cannot be resampled by value, so each output pixel is sampled at ``samples``² points spread over its area
+    (centre, edges and corners for 3) and the input pixels under them are OR-ed; points off the input add nothing.
+
+    Parameters
+    ----------
+    flags : 2D int ndarray
+        Input bit mask on ``source_wcs``'s grid.
+    source_wcs, target_wcs : `~astropy.wcs.WCS`
+    target_shape : (int, int)
+
+    Returns
+    -------
+    2D int32 ndarray
+    """
+    flags = np.asarray(flags)
+    ny, nx = target_shape
+    offsets = np.linspace(-0.45, 0.45, samples) if samples > 1 else np.zeros(1)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    n = offsets.size
+    sx = np.broadcast_to(xx[..., None, None] + offsets[None, None, None, :], (ny, nx, n, n)).ravel()
+    sy = np.broadcast_to(yy[..., None, None] + offsets[None, None, :, None], (ny, nx, n, n)).ravel()
+    world = target_wcs.all_pix2world(np.stack([sx, sy], axis=1), 0)
+    px = np.rint(source_wcs.all_world2pix(world, 0)).astype(int)
+    fy, fx = flags.shape
+    inside = (px[:, 0] >= 0) & (px[:, 0] < fx) & (px[:, 1] >= 0) & (px[:, 1] < fy)
+    values = np.zeros(px.shape[0], np.int32)
+    values[inside] = flags[px[inside, 1], px[inside, 0]]
+    return np.bitwise_or.reduce(values.reshape(ny, nx, n * n), axis=2).astype(np.int32)

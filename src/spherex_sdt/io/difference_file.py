@@ -11,13 +11,15 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from .. import status
+from ..calibration.flags import SPHEREX_FLAGS
 from ..errors import DataFormatError
 from .atomic import write_fits
 
 __all__ = ["DIFFERENCE_PLANES", "write_difference", "write_empty_difference", "open_difference",
            "read_difference"]
 
-DIFFERENCE_PLANES = ("DIFFERENCE", "VARIANCE", "SNR", "MASK", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B")
+DIFFERENCE_PLANES = ("DIFFERENCE", "VARIANCE", "SNR", "MASK", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B",
+                     "FLAGS_A", "FLAGS_B")
 
 
 def write_difference(result, manifest_meta, ra, dec, software, path, *, target=""):
@@ -37,6 +39,7 @@ def write_difference(result, manifest_meta, ra, dec, software, path, *, target="
         header[f"MJD_{tag}"] = (info["mjd"], f"mid-exposure MJD of image {tag}")
         header[f"LAM_{tag}"] = (round(info["wavelength_um"], 6), f"[um] wavelength of {tag} at target, WCS-WAVE")
         header[f"BW_{tag}"] = (round(info["bandwidth_um"], 6), f"[um] bandwidth of {tag} at target, WCS-WAVE")
+        header[f"FWHM_{tag}"] = (round(info["psf_fwhm_arcsec"], 4), f"[arcsec] PSF FWHM of image {tag}")
         header[f"FILE_{tag}"] = Path(info["path"]).name
     header["TARG_RA"], header["TARG_DEC"] = ra, dec
     header["SOFTWARE"] = software
@@ -50,6 +53,14 @@ def write_difference(result, manifest_meta, ra, dec, software, path, *, target="
         hdu.header["BUNIT"] = unit
         hdus.append(hdu)
     hdus[4].header["MASKBITS"] = "1 bad in A, 2 bad in B, 4 A does not cover"
+    for tag, data in (("A", result.flags_a), ("B", result.flags_b)):
+        hdu = fits.ImageHDU(data=data.astype(np.int32), header=result.wcs.to_header(relax=True), name=f"FLAGS_{tag}")
+        hdu.header["EXTTYPE"] = "MASK"
+        hdu.header["COMMENT"] = (f"FLAGS of image {tag} on B's grid" + (", OR of the A pixels each pixel overlaps"
+                                                                         if tag == "A" else ""))
+        for name, (bit, comment) in SPHEREX_FLAGS.items():  # declared like a Level-2 FLAGS header
+            hdu.header.append(fits.Card(f"HIERARCH MP_{name}" if len(name) > 5 else f"MP_{name}", bit, comment))
+        hdus.append(hdu)
     write_fits(fits.HDUList(hdus), path)
 
 

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 
+from ..calibration.flags import SPHEREX_FLAGS
 from .atomic import atomic_path
 
 __all__ = ["CATALOG_COLUMNS", "ARCHIVE_COLUMNS", "SPECTRA_SUMMARY_COLUMNS", "BINNED_COLUMNS", "RUN_SUMMARY_COLUMNS",
@@ -16,6 +17,8 @@ __all__ = ["CATALOG_COLUMNS", "ARCHIVE_COLUMNS", "SPECTRA_SUMMARY_COLUMNS", "BIN
 
 SIGN_CONVENTION = "difference = A - B on B's grid; sign = +1: brighter in A, -1: brighter in B (red in D2 - D4)"
 """How a difference catalogue's ``sign`` reads (a VOTable PARAM and catalogue metadata)."""
+
+_FLAG_BITS = ", ".join(f"{bit} {name}" for name, (bit, _) in SPHEREX_FLAGS.items())
 
 # name -> (UCD, unit or None to keep the table's, description)
 CATALOG_COLUMNS = {
@@ -52,14 +55,23 @@ CATALOG_COLUMNS = {
     "FLUXERR_AUTO_A": ("stat.error;phot.flux.density", "uJy", "its error"),
     "FLUX_AUTO_B": ("phot.flux.density", "uJy", "FLUX_AUTO of the matched detection on B"),
     "FLUXERR_AUTO_B": ("stat.error;phot.flux.density", "uJy", "its error"),
-    "flux_a": ("phot.flux.density", "uJy", "forced aperture flux on A (r = 3 px)"),
+    "flux_a": ("phot.flux.density", "uJy", "forced aperture flux on A (r = 3 px), masked pixels corrected with a "
+               "Gaussian PSF of the frame's PSF_FWHM"),
     "flux_err_a": ("stat.error;phot.flux.density", "uJy", "error of flux_a"),
-    "flag_a": ("meta.code.qual", None, "sep flags of flux_a"),
-    "flux_b": ("phot.flux.density", "uJy", "forced aperture flux on B (r = 3 px)"),
+    "flag_a": ("meta.code.qual", None, "sep flags of flux_a (32: masked pixels in the aperture)"),
+    "flux_b": ("phot.flux.density", "uJy", "forced aperture flux on B (r = 3 px), masked pixels corrected with a "
+               "Gaussian PSF of the frame's PSF_FWHM"),
     "flux_err_b": ("stat.error;phot.flux.density", "uJy", "error of flux_b"),
-    "flag_b": ("meta.code.qual", None, "sep flags of flux_b"),
+    "flag_b": ("meta.code.qual", None, "sep flags of flux_b (32: masked pixels in the aperture)"),
     "colour_ab": ("phot.color", "mag", "m_A - m_B (AB); positive = redder (brighter in B)"),
     "colour_ab_err": ("stat.error;phot.color", "mag", "error of colour_ab"),
+    "footprint_flags": ("meta.code.qual", None, "OR of footprint_flags_a and footprint_flags_b"),
+    "footprint_flags_a": ("meta.code.qual", None, "OR of image A's FLAGS over the pixels within 2 px of the "
+                          f"position, bits {_FLAG_BITS}"),
+    "footprint_flags_b": ("meta.code.qual", None, "OR of image B's FLAGS over the pixels within 2 px of the "
+                          "position (same bits)"),
+    "core_masked_fraction": ("meta.code.qual;arith.ratio", None, "share of the 3 x 3 pixels nearest the position "
+                             "that the difference's MASK excludes (detection interpolated over them)"),
 }
 
 # the archive's image lists: results/{target}/images.ecsv, pair_images.ecsv and exposures.ecsv

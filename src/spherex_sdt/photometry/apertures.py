@@ -5,20 +5,25 @@ pixels hold. That one ratio is both the aperture correction (a total flux, not t
 correction for masked pixels (no mean-filling, which biases peaked sources). The background is a sigma-clipped
 plane fitted to the annulus over in-image, finite, background-good pixels (the sky follows wavelength across a
 SPHEREx detector); its error enters the variance.
+
+Apertures keep TRANSIENT, OUTLIER and OVERFLOW pixels (bright sources trip those flags on their own cores), so a
+spike there must not reach the flux: every aperture pixel is compared with the PSF model fitted to the others
+(`reject_spikes`), whatever its flags, and pixels off by more than ``reject_sigma`` are treated as masked.
 """
 
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 from photutils.aperture import CircularAperture, CircularAnnulus
 
-from ..calibration.flags import bad_pixel_mask, flag_bits
+from ..calibration.flags import ARTEFACT_FLAGS, bad_pixel_mask, flag_bits
 from ..calibration.spectral import sample_parent_maps
 from ..calibration.units import flux_per_pixel_factor, solid_angle_at
 from ..errors import InvalidInputError
 from ..versions import PHOTOMETRY_ALGORITHM
 from .psf import pixelated_psf, psf_plane_for
 
-__all__ = ["ALGORITHM_VERSION", "QUALITY_BITS", "aperture_photometry", "psf_photometry", "measure_cutout"]
+__all__ = ["ALGORITHM_VERSION", "QUALITY_BITS", "aperture_photometry", "psf_photometry", "measure_cutout",
+           "reject_spikes", "annulus_background"]
 
 ALGORITHM_VERSION = PHOTOMETRY_ALGORITHM
 """Bumped whenever measured numbers change for the same inputs (the workflow re-runs photometry on a change)."""
@@ -29,6 +34,8 @@ QUALITY_BITS = {
     "APERTURE_OFF_IMAGE": 4,  # part of the aperture lies outside the cutout
     "LOW_PSF_COVERAGE": 8,  # good pixels hold less than half the PSF flux
     "NO_PSF": 16,  # no PSF HDU: flux is the plain aperture sum, not a total flux
+    "ARTEFACT_IN_APERTURE": 32,  # TRANSIENT, OUTLIER or OVERFLOW pixels inside the aperture (kept unless rejected)
+    "PIXELS_REJECTED": 64,  # aperture pixels disagreeing with the PSF fit were rejected (corrected with the PSF)
 }
 
 
@@ -55,8 +62,97 @@ def _plane_background(flux, use, x, y, *, sigma=3.0, iterations=5):
     return float(coeffs[0]), float(std**2 * cov[0, 0])
 
 
-def aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulus, *, psf=None,
-                        min_annulus_pixels=20):
+def annulus_background(flux, background_bad, x, y, annulus, *, min_annulus_pixels=20):
+    """Background per pixel at (x, y) from the annulus, its variance, and the annulus pixels used.
+
+    An annulus cut by the image edge or by masks is widened (up to twice its outer radius) until it holds half the
+    good pixels a full one would: few pixels let one neighbour's wings dominate. With at least
+    ``min_annulus_pixels`` the background is a sigma-clipped plane (`_plane_background`), with fewer (but >= 3) the
+    sigma-clipped median, else 0 with a NaN variance.
+
+    Returns
+    -------
+    (float, float, int)
+        Background, its variance, and the number of annulus pixels.
+    """
+    r_in, r_out = float(annulus[0]), float(annulus[1])
+    background_bad = background_bad | ~np.isfinite(flux)
+    nominal = np.pi * (r_out**2 - r_in**2)
+    for outer in (r_out, 1.25 * r_out, 1.5 * r_out, 2.0 * r_out):
+        ann = CircularAnnulus((x, y), r_in, outer).to_mask(method="center").to_image(flux.shape)
+        use = (ann > 0) & ~background_bad if ann is not None else np.zeros(flux.shape, bool)
+        n_ann = int(use.sum())
+        if n_ann >= 0.5 * nominal:
+            break
+    if n_ann >= min_annulus_pixels:
+        value, var = _plane_background(flux, use, x, y)
+    elif n_ann >= 3:
+        _, value, std = sigma_clipped_stats(flux[use], sigma=3.0, maxiters=5)
+        var = (np.pi / 2) * std**2 / n_ann  # variance of a median
+    else:
+        value, var = 0.0, np.nan
+    return float(value), float(var), n_ann
+
+
+def reject_spikes(data, variance, bad, psf, x, y, *, radius, sigma, model_error, suspect=None, suspect_sigma=None):
+    """Pixels near (x, y) that disagree with the PSF model fitted to the other pixels by more than ``sigma``.
+
+    The flux is fitted linearly (position fixed, background already subtracted) to the good pixels a circle of
+    ``radius`` overlaps; each pixel is compared with the fit made *without it* (leave-one-out, in closed form), so
+    a spike on the peak cannot drag the fit with it. The worst pixel beyond ``sigma`` is rejected and the fit redone,
+    until none is left. The error of a residual includes the pixel's variance, the leave-one-out fit's and a
+    ``model_error`` fraction of the model (PSF models are never exact on bright sources). Pixels whose flags
+    already make them ``suspect`` (TRANSIENT, OUTLIER, OVERFLOW) are held to the stricter ``suspect_sigma``: a
+    flag is evidence, and a spike of a few sigma on a bright core otherwise hides in the model error.
+
+    Parameters
+    ----------
+    data, variance : 2D ndarray
+        Background-subtracted flux and its variance per pixel.
+    bad : 2D bool ndarray
+        Pixels already excluded (never rejected again).
+    psf : 2D ndarray
+        Fraction of the source's flux in each pixel (`pixelated_psf`).
+    radius, sigma, model_error : float
+    suspect : 2D bool ndarray, optional
+    suspect_sigma : float, optional
+
+    Returns
+    -------
+    2D bool ndarray
+        True at rejected pixels.
+    """
+    rejected = np.zeros(data.shape, bool)
+    ny, nx = data.shape
+    yy, xx = np.ogrid[0:ny, 0:nx]
+    reach = radius + np.sqrt(0.5)  # every pixel a circle of this radius overlaps, not only those it centres on
+    use = (((xx - x) ** 2 + (yy - y) ** 2 <= reach**2) & ~bad & np.isfinite(data) & np.isfinite(variance)
+           & (variance > 0) & (psf > 0))
+    rows, cols = np.nonzero(use)
+    d, v, p = data[rows, cols], variance[rows, cols], psf[rows, cols]
+    limit = np.full(d.size, float(sigma))
+    if suspect is not None and suspect_sigma is not None:
+        limit[suspect[rows, cols]] = float(suspect_sigma)
+    keep = np.ones(d.size, bool)
+    while keep.sum() > 3:
+        w = np.where(keep, 1.0 / v, 0.0)
+        norm, dot = np.sum(w * p * p), np.sum(w * p * d)
+        # leave-one-out flux for every pixel (for rejected ones the fit is simply the current one)
+        norm_i = norm - w * p * p
+        flux_i = (dot - w * p * d) / norm_i
+        resid = d - flux_i * p
+        scale = np.sqrt(v + p * p / norm_i + (model_error * np.abs(flux_i) * p) ** 2)
+        z = np.where(keep, np.abs(resid) / scale / limit, 0.0)  # in units of each pixel's limit
+        worst = int(np.argmax(z))
+        if z[worst] <= 1.0:
+            break
+        keep[worst] = False
+    rejected[rows[~keep], cols[~keep]] = True
+    return rejected
+
+
+def aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulus, *, psf=None, rejected=None,
+                        artefact=None, background=None, min_annulus_pixels=20):
     """Measure one source at 0-based (x, y).
 
     Parameters
@@ -71,12 +167,19 @@ def aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulu
         Inner and outer annulus radii; inner must exceed max(radii).
     psf : 2D ndarray, optional
         Fraction of the source flux in each pixel (`pixelated_psf`); without it no correction is made.
+    rejected : 2D bool ndarray, optional
+        Pixels `reject_spikes` rejected: excluded like ``bad`` and reported with ``PIXELS_REJECTED``.
+    artefact : 2D bool ndarray, optional
+        Pixels carrying `ARTEFACT_FLAGS` (TRANSIENT, OUTLIER, OVERFLOW): reported with ``ARTEFACT_IN_APERTURE``
+        when inside an aperture.
+    background : (float, float, int), optional
+        `annulus_background` already computed for this position.
 
     Returns
     -------
     list of dict
         One per radius: ``radius, flux, flux_err, background, background_err, n_annulus, psf_fraction,
-        n_bad_aperture, aperture_coverage, quality``.
+        n_bad_aperture, n_rejected, aperture_coverage, quality``.
     """
     radii = [float(r) for r in radii]
     if not radii or min(radii) <= 0:
@@ -87,27 +190,13 @@ def aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulu
                                 f"annulus {tuple(annulus)}")
     finite = np.isfinite(flux) & np.isfinite(variance)
     bad = bad | ~finite
-    background_bad = background_bad | ~finite
-    quality = 0
-
-    # an annulus cut by the image edge or by masks is widened (up to twice its outer radius) until it holds half
-    # the good pixels a full one would: few pixels let one neighbour's wings dominate the median
-    nominal = np.pi * (r_out**2 - r_in**2)
-    for outer in (r_out, 1.25 * r_out, 1.5 * r_out, 2.0 * r_out):
-        ann = CircularAnnulus((x, y), r_in, outer).to_mask(method="center").to_image(flux.shape)
-        use = (ann > 0) & ~background_bad if ann is not None else np.zeros(flux.shape, bool)
-        n_ann = int(use.sum())
-        if n_ann >= 0.5 * nominal:
-            break
-    if n_ann >= min_annulus_pixels:
-        median, bkg_var_per_pixel = _plane_background(flux, use, x, y)
-    elif n_ann >= 3:
-        _, median, std = sigma_clipped_stats(flux[use], sigma=3.0, maxiters=5)
-        bkg_var_per_pixel = (np.pi / 2) * std**2 / n_ann  # variance of a median
-    else:
-        median, bkg_var_per_pixel = 0.0, np.nan
-    if n_ann < min_annulus_pixels:
-        quality |= QUALITY_BITS["FEW_ANNULUS_PIXELS"]
+    rejected = np.zeros(flux.shape, bool) if rejected is None else rejected & ~bad
+    artefact = np.zeros(flux.shape, bool) if artefact is None else artefact
+    if background is None:
+        background = annulus_background(flux, background_bad | ~finite, x, y, annulus,
+                                        min_annulus_pixels=min_annulus_pixels)
+    median, bkg_var_per_pixel, n_ann = background
+    quality = QUALITY_BITS["FEW_ANNULUS_PIXELS"] if n_ann < min_annulus_pixels else 0
     results = []
     for r in radii:
         q = quality
@@ -118,10 +207,16 @@ def aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulu
         coverage = w.sum() / full_area
         if coverage < 0.999:
             q |= QUALITY_BITS["APERTURE_OFF_IMAGE"]
-        good = (w > 0) & ~bad
-        n_bad = int(np.count_nonzero((w > 0) & bad))
+        inside = w > 0
+        good = inside & ~bad & ~rejected
+        n_bad = int(np.count_nonzero(inside & bad))
+        n_rejected = int(np.count_nonzero(inside & rejected))
         if n_bad:
             q |= QUALITY_BITS["MASKED_IN_APERTURE"]
+        if n_rejected:
+            q |= QUALITY_BITS["PIXELS_REJECTED"]
+        if np.any(inside & artefact):
+            q |= QUALITY_BITS["ARTEFACT_IN_APERTURE"]
         wg = np.where(good, w, 0.0)
         raw = np.sum(wg * np.where(good, flux - median, 0.0))
         raw_var = np.sum(wg**2 * np.where(good, variance, 0.0)) + wg.sum() ** 2 * bkg_var_per_pixel
@@ -137,7 +232,7 @@ def aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulu
         results.append({
             "radius": r, "flux": total, "flux_err": err, "background": float(median),
             "background_err": float(np.sqrt(bkg_var_per_pixel)), "n_annulus": n_ann, "psf_fraction": frac,
-            "n_bad_aperture": n_bad, "aperture_coverage": float(coverage), "quality": q,
+            "n_bad_aperture": n_bad, "n_rejected": n_rejected, "aperture_coverage": float(coverage), "quality": q,
         })
     return results
 
@@ -169,8 +264,8 @@ def psf_photometry(flux, variance, bad, psf, x, y, *, background=0.0, background
             "chi2_psf": float(chi2), "n_psf": int(use.sum())}
 
 
-def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags, background_flags,
-                   wavelength_maps=None):
+def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags, background_flags, reject_sigma,
+                   reject_sigma_flagged, psf_model_error, wavelength_maps=None):
     """Photometry of a sky position on one Level-2 cutout.
 
     Parameters
@@ -179,6 +274,11 @@ def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags
         A cutout (or full frame) with FLAGS and VARIANCE.
     solid_angle_map : 2D ndarray
         The full-detector solid-angle map (arcsec²) of the image's detector.
+    reject_sigma, reject_sigma_flagged, psf_model_error : float
+        Pixels of the largest aperture that disagree with the PSF fit by more than ``reject_sigma`` (the error
+        including ``psf_model_error`` times the model), or ``reject_sigma_flagged`` for pixels carrying
+        `ARTEFACT_FLAGS`, are rejected (`reject_spikes`); ``reject_sigma`` None or 0 turns the rejection off.
+        Needs the PSF HDU.
     wavelength_maps : (2D ndarray, 2D ndarray), optional
         The detector's ``spectral_wcs`` CWAVE and CBAND images (µm, `spherex_sdt.io.read_spectral_wcs`): wavelength
         and bandwidth are then sampled there at the parent position (`sample_parent_maps`). Without them they come
@@ -214,9 +314,18 @@ def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags
     near = CircularAperture((x, y), r_max).to_mask(method="center").to_image(image.shape)
     near = np.zeros(image.shape, bool) if near is None else near > 0
     counts = {name: int(np.count_nonzero(near & ((image.flags & (1 << bit)) != 0))) for name, bit in bits.items()}
-    apertures = aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulus, psf=psf)
+    artefact = bad_pixel_mask(image.flags, bits, ARTEFACT_FLAGS)
+    finite = np.isfinite(flux) & np.isfinite(variance)
+    background = annulus_background(flux, background_bad | ~finite, x, y, annulus)
+    rejected = np.zeros(image.shape, bool)
+    if psf is not None and reject_sigma:
+        rejected = reject_spikes(flux - background[0], variance, bad | ~finite, psf, x, y, radius=r_max,
+                                 sigma=float(reject_sigma), model_error=float(psf_model_error), suspect=artefact,
+                                 suspect_sigma=reject_sigma_flagged)
+    apertures = aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulus, psf=psf,
+                                    rejected=rejected, artefact=artefact, background=background)
     if psf is not None:
-        fit = psf_photometry(flux, variance, bad, psf, x, y, background=apertures[0]["background"],
+        fit = psf_photometry(flux, variance, bad | rejected, psf, x, y, background=apertures[0]["background"],
                              background_err=apertures[0]["background_err"], radius=max(radii))
     else:
         fit = {"flux_psf": np.nan, "flux_psf_err": np.nan, "chi2_psf": np.nan, "n_psf": 0}

@@ -35,7 +35,8 @@ _COLUMNS = {
     "mask": (None, "True where the measurement should not be used: non-finite flux or a quality bit of "
                    "FEW_ANNULUS_PIXELS, APERTURE_OFF_IMAGE, LOW_PSF_COVERAGE, NO_PSF"),
     "quality": (None, "quality bits at the chosen radius: 1 masked pixels in aperture, 2 few annulus pixels, "
-                      "4 aperture off image, 8 PSF fraction < 0.5, 16 no PSF"),
+                      "4 aperture off image, 8 PSF fraction < 0.5, 16 no PSF, 32 TRANSIENT, OUTLIER or OVERFLOW "
+                      "pixels in aperture, 64 pixels disagreeing with the PSF fit rejected"),
     "ab_mag": (u.mag, "AB magnitude, 23.9 - 2.5 log10(flux / uJy); NaN for flux <= 0"),
     "ab_mag_err": (u.mag, "1-sigma error of ab_mag"),
     "radius": (u.pix, "aperture radius of flux, flux_err, quality and mask (spectra.radius_px)"),
@@ -52,6 +53,8 @@ _COLUMNS = {
     "n_annulus": (None, "good background-annulus pixels used"),
     "psf_fraction": (None, "fraction of the PSF flux held by the good aperture pixels at the chosen radius"),
     "n_bad_aperture": (None, "photometry-bad pixels inside the aperture at the chosen radius"),
+    "n_rejected": (None, "aperture pixels rejected at the chosen radius for disagreeing with the PSF fit "
+                         "(corrected with the PSF)"),
     "aperture_coverage": (None, "fraction of the aperture area on the cutout at the chosen radius"),
     "flux_psf": (u.uJy, "forced PSF-fit flux density at the fixed position (does not depend on the radius)"),
     "flux_psf_err": (u.uJy, "1-sigma error of flux_psf"),
@@ -61,14 +64,14 @@ _COLUMNS = {
 SPECTRUM_COLUMNS = tuple(_COLUMNS)
 """The fixed columns, in order; ``n_<FLAG>`` counts and the per-radius columns follow."""
 
-RADIUS_COLUMNS = ("flux", "flux_err", "quality", "psf_fraction", "n_bad_aperture", "aperture_coverage")
+RADIUS_COLUMNS = ("flux", "flux_err", "quality", "psf_fraction", "n_bad_aperture", "n_rejected", "aperture_coverage")
 """Measurements that depend on the aperture radius: each is also written once per radius, suffixed ``_r<radius>``."""
 
 _PER_EXPOSURE = ("obs_id", "expid", "detector", "mjd", "x", "y", "parent_x", "parent_y", "wavelength", "bandwidth",
                  "flux_psf", "flux_psf_err", "chi2_psf")
 _PER_RADIUS = ("flux", "flux_err", "background", "background_err", "n_annulus", "psf_fraction", "n_bad_aperture",
-               "aperture_coverage", "quality")
-_INTEGER = {"expid", "detector", "n_annulus", "n_bad_aperture", "quality"}
+               "n_rejected", "aperture_coverage", "quality")
+_INTEGER = {"expid", "detector", "n_annulus", "n_bad_aperture", "n_rejected", "quality"}
 
 
 def radius_suffix(radius):

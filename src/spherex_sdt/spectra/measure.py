@@ -23,7 +23,8 @@ def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelengt
     omegas : dict
         Detector to its solid-angle pixel map (arcsec²).
     params : mapping
-        ``radii_px``, ``annulus_px``, ``bad_flags``, ``background_flags`` (see `spherex_sdt.photometry`).
+        ``radii_px``, ``annulus_px``, ``bad_flags``, ``background_flags``, ``reject_sigma``,
+        ``reject_sigma_flagged``, ``psf_model_error`` (see `spherex_sdt.photometry.measure_cutout`).
     read_cutout : callable
         ``read_cutout(path)`` returns the `~spherex_sdt.io.SpectralImage`, or raises `DataFormatError` for a cutout
         that cannot be used or `OSError` for one that cannot be read (the caller owns the I/O).
@@ -53,7 +54,9 @@ def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelengt
             continue
         m = measure_cutout(image, omegas[image.detector], ra, dec, radii=params["radii_px"],
                            annulus=params["annulus_px"], bad_flags=params["bad_flags"],
-                           background_flags=params["background_flags"],
+                           background_flags=params["background_flags"], reject_sigma=params["reject_sigma"],
+                           reject_sigma_flagged=params["reject_sigma_flagged"],
+                           psf_model_error=params["psf_model_error"],
                            wavelength_maps=None if wavelength_maps is None else wavelength_maps[image.detector])
         if m is None:
             skipped.append((item["file_name"], "position outside the cutout"))

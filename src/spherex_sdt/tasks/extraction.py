@@ -7,8 +7,15 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from .. import status
+from ..detectors import DETECTORS, PIXEL_SCALE_ARCSEC
 from ..extraction import extract_both_signs, select_sources as _select
-from ..extraction.catalogs import add_pair_photometry, add_positions, cross_match, extract_image
+from ..extraction.catalogs import (
+    add_footprint_flags,
+    add_pair_photometry,
+    add_positions,
+    cross_match,
+    extract_image,
+)
 from ..extraction.sextractor import sextractor_version
 from ..io import write_table
 from ..io.difference_file import open_difference
@@ -20,7 +27,8 @@ __all__ = ["extract_sources", "select_sources", "CATALOG_COLUMNS", "empty_catalo
 log = logging.getLogger(__name__)
 
 CATALOG_COLUMNS = (("id", int), ("ra", float), ("dec", float), ("x", float), ("y", float), ("sign", int),
-                   ("FLUX_AUTO", float), ("FLUXERR_AUTO", float))
+                   ("FLUX_AUTO", float), ("FLUXERR_AUTO", float), ("footprint_flags", int),
+                   ("core_masked_fraction", float))
 """Columns of an empty catalogue (what `select_sources` and the plots need)."""
 
 _FLUX_COLUMNS = ("FLUX_AUTO", "FLUXERR_AUTO", "FLUX_APER", "FLUXERR_APER", "FLUX_MAX")
@@ -56,7 +64,8 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
 
     ``outputs`` maps ``ecsv``/``votable`` (difference catalogue) and ``ecsv_a``/``votable_a``/``ecsv_b``/
     ``votable_b`` (single-image catalogues) to paths. Each difference detection carries the matched single-image
-    detections, forced aperture fluxes on both images and the AB colour m_A - m_B.
+    detections, forced aperture fluxes on both images, the AB colour m_A - m_B, the flag bits touching it in
+    either image and the masked fraction of its core.
     """
     with open_difference(difference) as hdul:
         product_status, reason = status.status_of(hdul[0].header)
@@ -69,6 +78,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
         planes = {name: hdul[name].data.astype(float) for name in
                   ("DIFFERENCE", "VARIANCE", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B")}
         mask = hdul["MASK"].data.astype(np.int32)
+        flags = {tag: hdul[f"FLAGS_{tag}"].data.astype(np.int64) for tag in ("A", "B")}
         header = hdul["DIFFERENCE"].header.copy()
         primary = hdul[0].header.copy()
     wcs = WCS(header)
@@ -76,6 +86,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
     catalog = extract_both_signs(np.nan_to_num(planes["DIFFERENCE"]), np.nan_to_num(planes["VARIANCE"], nan=np.inf),
                                  mask, header, **sextractor)
     add_positions(catalog, wcs, planes["IMAGE_B"], planes["VARIANCE_B"])  # B's own pixels: no resampling
+    add_footprint_flags(catalog, flags["A"], flags["B"], mask)
     meta = {"target": primary.get("OBJECT", ""), "pair": primary.get("PAIR", ""), "sextractor": sextractor_version(),
             "software": SOFTWARE, "status": status.OK, "reason": ""}
     for tag in ("A", "B"):
@@ -88,7 +99,10 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
         describe_columns(single)
         _write_catalogs(outputs, [(f"_{tag.lower()}", single)])
         cross_match(catalog, single, tag)
-    add_pair_photometry(catalog, planes["IMAGE_A"], planes["VARIANCE_A"], planes["IMAGE_B"], planes["VARIANCE_B"])
+    fwhm_px = tuple(primary.get(f"FWHM_{tag}", DETECTORS[primary[f"DET_{tag}"]].psf_fwhm_arcsec) / PIXEL_SCALE_ARCSEC
+                    for tag in ("A", "B"))
+    add_pair_photometry(catalog, planes["IMAGE_A"], planes["VARIANCE_A"], planes["IMAGE_B"], planes["VARIANCE_B"],
+                        fwhm_px=fwhm_px)
     for col in (*_FLUX_COLUMNS, "FLUX_AUTO_A", "FLUXERR_AUTO_A", "FLUX_AUTO_B", "FLUXERR_AUTO_B"):
         catalog[col].unit = "uJy"
     catalog.meta.update(meta, sign_convention=SIGN_CONVENTION)
@@ -101,7 +115,9 @@ def select_sources(catalog, params, output):
     """Apply the selection strategy; the output table lists one row per source to measure."""
     table = Table.read(catalog, format="ascii.ecsv")
     selected = _select(table, strategy=params["strategy"], n=params["n"], min_snr=params["min_snr"],
-                       sign=params["sign"], ids=params["ids"], positions=[tuple(p) for p in params["positions"]])
+                       sign=params["sign"], ids=params["ids"], positions=[tuple(p) for p in params["positions"]],
+                       exclude_flags=params["exclude_flags"],
+                       max_core_masked_fraction=params["max_core_masked_fraction"])
     product_status, reason = status.status_of(table.meta)
     selected.meta.update({"selection": params, "catalog": str(catalog), "status": product_status, "reason": reason,
                           "n_detections": len(table)})

@@ -39,7 +39,7 @@ def make_difference(pair_images, solid_angle_a, solid_angle_b, ra, dec, params, 
         result = difference_image(
             a, b, read_solid_angle_map(solid_angle_a), read_solid_angle_map(solid_angle_b), ra, dec,
             size=params["size_px"], background_margin=params["background_margin_px"],
-            bad_flags=params["bad_flags"], background_flags=params["background_flags"],
+            detection_flags=params["detection_flags"], background_flags=params["background_flags"],
             bkg_box=params["background_box_px"], bkg_filter=params["background_filter"],
             bad_fraction_limit=params["bad_fraction_limit"],
         )
