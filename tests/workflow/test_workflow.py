@@ -22,14 +22,15 @@ def test_products(run):
     base = workdir / "results" / "field-1" / "D2-D4"
     with fits.open(base / "difference.fits") as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "DIFFERENCE", "VARIANCE", "SNR", "MASK", "IMAGE_A", "VARIANCE_A",
-                                          "IMAGE_B", "VARIANCE_B"]
+                                          "IMAGE_B", "VARIANCE_B", "FLAGS_A", "FLAGS_B"]
         assert hdul["DIFFERENCE"].header["BUNIT"] == "uJy" and hdul[0].header["DET_A"] == 2
     catalog = Table.read(base / "catalog.ecsv")
     assert len(catalog) > 3 and {"ra", "dec", "sign", "FLUX_AUTO"} <= set(catalog.colnames)
     assert len(Table.read(base / "catalog.xml", format="votable")) == len(catalog)
     for tag in ("A", "B"):
         assert len(Table.read(base / f"catalog_{tag}.ecsv")) > 3
-    assert {"x", "y", "position_method", "flux_a", "flux_b", "colour_ab", "id_A", "id_B"} <= set(catalog.colnames)
+    assert {"x", "y", "position_method", "flux_a", "flux_b", "colour_ab", "id_A", "id_B", "footprint_flags",
+            "core_masked_fraction"} <= set(catalog.colnames)
     selected = Table.read(base / "selected.ecsv")
     assert len(selected) == 2 and np.all(selected["sign"] == -1)
     assert np.all(selected["colour_ab"] > 0)  # red: brighter in D4 than in D2
