@@ -8,4 +8,6 @@ log_to(smk.log[0])
 archive = run_settings(smk.params.archive, smk.config["archive"])
 ra, dec = smk.params.position
 fetch_pair_images(smk.input.images, smk.wildcards.pair, ra, dec, smk.params.edge_margin_px,
-                  smk.params.max_dt_days, archive, smk.params.cache_dir, smk.output[0])
+                  smk.params.max_dt_days, archive, smk.params.cache_dir, smk.output[0], visits=smk.params.visits,
+                  max_visits=smk.params.max_visits, box_px=smk.params.box_px,
+                  threads=smk.config["photometry"]["download_threads"])

@@ -55,7 +55,7 @@ def test_target_without_coverage_gets_empty_valid_products(tmp_path):
     images.meta.update(status="no_coverage", reason="no image within 50 arcsec")
     images.write(tmp_path / "images.ecsv")
     fetch_pair_images(tmp_path / "images.ecsv", "D2-D4", 10.0, -40.0, 50, None, archive, cache,
-                      base / "pair_images.ecsv")
+                      base / "pair_images.ecsv", visits="all", max_visits=8, box_px=48, threads=1)
     make_difference(base / "pair_images.ecsv", "unused-a.fits", "unused-b.fits", 10.0, -40.0, {},
                     base / "difference.fits")
     outputs = _downstream(base, archive, cache)
@@ -84,10 +84,11 @@ def _blank_difference(path):
     header = fits.Header({"PAIR": "D2-D4", "STATUS": "ok", "DET_A": 2, "DET_B": 4, "OBSID_A": "a", "OBSID_B": "b",
                           "LAM_A": 1.3, "LAM_B": 3.0, "PAIRRULE": "same exposure"})
     planes = {"DIFFERENCE": 0.0, "VARIANCE": 1.0, "SNR": 0.0, "MASK": 0, "IMAGE_A": 0.0, "VARIANCE_A": 1.0,
-              "IMAGE_B": 0.0, "VARIANCE_B": 1.0, "FLAGS_A": 0, "FLAGS_B": 0}
+              "IMAGE_B": 0.0, "VARIANCE_B": 1.0, "FLAGS_A": 0, "FLAGS_B": 0, "COVERAGE_A": 1, "COVERAGE_B": 1,
+              "IMAGE_REF": 0.0, "VARIANCE_REF": 1.0}
     hdus = [fits.PrimaryHDU(header=header)]
     for name, value in planes.items():
-        dtype = np.uint8 if name == "MASK" else np.int32 if name.startswith("FLAGS") else np.float32
+        dtype = np.uint8 if name == "MASK" else np.int32 if name.startswith(("FLAGS", "COVERAGE")) else np.float32
         data = np.full((48, 48), value, dtype)
         hdus.append(fits.ImageHDU(data, header=wcs.to_header(), name=name))
     fits.HDUList(hdus).writeto(path)

@@ -187,11 +187,12 @@ def test_pair_images_with_a_flipped_byte_are_fetched_again(small_archive, tmp_pa
     images.write(tmp_path / "images.ecsv")
     args = (tmp_path / "images.ecsv", "D2-D4", TARGET["ra_deg"], TARGET["dec_deg"], 10, None, archive,
             tmp_path / "cache")
-    fetch_pair_images(*args, tmp_path / "pair.ecsv")
+    single = {"visits": 1, "max_visits": 1, "box_px": 0, "threads": 1}
+    fetch_pair_images(*args, tmp_path / "pair.ecsv", **single)
     pair = Table.read(tmp_path / "pair.ecsv")
     cached = tmp_path / "cache" / "level2" / pair["file_name"][0]
     _flip(cached, _image_data_offset(cached))
-    fetch_pair_images(*args, tmp_path / "pair2.ecsv")
+    fetch_pair_images(*args, tmp_path / "pair2.ecsv", **single)
     assert cached.read_bytes() == (root / pair["key"][0]).read_bytes()
 
 

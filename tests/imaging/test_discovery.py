@@ -41,14 +41,16 @@ def difference_params(**changes):
     return {**params, "detection_flags": flags["detection_bad"], "background_flags": flags["background_bad"]}
 
 
-def _run(work, settings, ra, dec, *, size, margin, detection_flags=None, sextractor=SEX):
-    """Simulate, search, choose the D2-D4 pair, difference and extract, as the workflow does."""
+def _run(work, settings, ra, dec, *, size, margin, visits=1, detection_flags=None, sextractor=SEX):
+    """Simulate, search, choose the D2-D4 pair (``visits`` 1) or its visits, difference and extract, as the
+    workflow does."""
     (work / "targets.csv").write_text(f"target,ra_deg,dec_deg\nfield,{ra},{dec}\n")
     archive = {"backend": "local", "root": str(work / "sim"), "collection": "spherex_qr2"}
     simulate_archive(Table.read(work / "targets.csv"), work / "sim", settings)
     search_images("field", ra, dec, 50.0, archive, work / "images.ecsv")
     fetch_pair_images(work / "images.ecsv", "D2-D4", ra, dec, size // 2 + margin + 2, None, archive,
-                      work / "cache", work / "pair.ecsv")
+                      work / "cache", work / "pair.ecsv", visits=visits,
+                      max_visits=config_section("difference")["max_visits"], box_px=size, threads=2)
     params = difference_params(size_px=size, background_margin_px=margin)
     if detection_flags is not None:
         params["detection_flags"] = detection_flags

@@ -22,7 +22,10 @@ def test_products(run):
     base = workdir / "results" / "field-1" / "D2-D4"
     with fits.open(base / "difference.fits") as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "DIFFERENCE", "VARIANCE", "SNR", "MASK", "IMAGE_A", "VARIANCE_A",
-                                          "IMAGE_B", "VARIANCE_B", "FLAGS_A", "FLAGS_B"]
+                                          "IMAGE_B", "VARIANCE_B", "FLAGS_A", "FLAGS_B", "COVERAGE_A", "COVERAGE_B",
+                                          "IMAGE_REF", "VARIANCE_REF"]
+        # visits: all by default; 12 exposures give 4 visits of each detector
+        assert hdul[0].header["NVISIT_A"] == 4 and hdul[0].header["NVISIT_B"] == 4
         assert hdul["DIFFERENCE"].header["BUNIT"] == "uJy" and hdul[0].header["DET_A"] == 2
     catalog = Table.read(base / "catalog.ecsv")
     assert len(catalog) > 3 and {"ra", "dec", "sign", "FLUX_AUTO"} <= set(catalog.colnames)

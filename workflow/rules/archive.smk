@@ -48,6 +48,9 @@ rule fetch_pair_images:
         position=target_position,
         edge_margin_px=get_edge_margin_px(),
         max_dt_days=config["difference"]["max_dt_days"],
+        visits=config["difference"]["visits"],
+        max_visits=config["difference"]["max_visits"],
+        box_px=config["difference"]["size_px"],
         archive=get_archive_params(),
         cache_dir=config["cache_dir"],
     script:

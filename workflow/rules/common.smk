@@ -197,6 +197,8 @@ def get_difference_params(wildcards):
             "background_box_px",
             "background_filter",
             "bad_fraction_limit",
+            "stack_clip_sigma",
+            "stack_flux_tolerance",
         ),
         "detection_flags": sorted_flags("detection_bad"),
         "background_flags": sorted_flags("background_bad"),

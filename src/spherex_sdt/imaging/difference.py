@@ -42,7 +42,10 @@ class DifferenceImage:
     ``flags_a``/``flags_b`` are each image's FLAGS on B's grid in the `SPHEREX_FLAGS` bit layout (for A, the OR of
     the A pixels each output pixel overlaps).
     ``info`` records both inputs (detector, OBSID, EXPIDN, MJD, wavelength and bandwidth at the target, the
-    frame's PSF FWHM: its ``PSF_FWHM`` card, else the detector's typical value).
+    frame's PSF FWHM: its ``PSF_FWHM`` card, else the detector's typical value; for a stack their means, the
+    wavelength range and every visit). ``coverage_a``/``coverage_b`` count the visits used at each pixel;
+    ``image_ref``/``variance_ref`` are B's reference visit on its own, unresampled pixels (image B for a pair),
+    where positions are fitted: resampling a ~1 px PSF shifts its centroid by up to ~0.3 px.
     """
 
     difference: np.ndarray
@@ -56,6 +59,20 @@ class DifferenceImage:
     flags_b: np.ndarray
     wcs: object
     info: dict
+    coverage_a: np.ndarray | None = None
+    coverage_b: np.ndarray | None = None
+    image_ref: np.ndarray | None = None
+    variance_ref: np.ndarray | None = None
+
+    def __post_init__(self):
+        # B's reference visit on its own pixels (for positions): for a single pair, image B itself
+        if self.image_ref is None:
+            self.image_ref, self.variance_ref = self.image_b, self.variance_b
+        # a single pair: one visit wherever that image is usable
+        if self.coverage_a is None:
+            self.coverage_a = np.isfinite(self.image_a).astype(np.int16)
+        if self.coverage_b is None:
+            self.coverage_b = np.isfinite(self.image_b).astype(np.int16)
 
     @property
     def snr(self):
@@ -100,6 +117,28 @@ def _prepared(image, omega, box, bad_names, background_names, bkg_box, bkg_filte
     return data, variance, bad, omega_box, canonical_flags(flags, bits)
 
 
+def reference_box(image, omega, ra, dec, size, margin):
+    """The grid of a difference: ``size`` pixels of ``image`` around (ra, dec), which must fit with ``margin``
+    around it. Returns its WCS, shape and solid angles (arcsec², at the image's parent pixels)."""
+    x0, x1, y0, y1 = cut_box(image.wcs, image.shape, ra, dec, size, margin=margin)
+    box = (x0 + margin, x0 + margin + size, y0 + margin, y0 + margin + size)
+    ref_wcs, ref_shape = reference_grid(image.wcs, box)
+    origin = (image.parent_origin[0] + box[0], image.parent_origin[1] + box[2])
+    return ref_wcs, ref_shape, solid_angle_at(omega, origin, ref_shape)
+
+
+def reference_planes(image, omega, ra, dec, size, margin, detection_flags, background_flags, bkg_box, bkg_filter):
+    """The reference image on its own pixels of the grid (`reference_box`), in µJy per pixel: value and variance
+    (background-subtracted over the box with its margin; 0 where masked), the mask, and FLAGS (`SPHEREX_FLAGS`
+    layout)."""
+    box = cut_box(image.wcs, image.shape, ra, dec, size, margin=margin)
+    value, variance, bad, omega_box, flags = _prepared(image, omega, box, detection_flags, background_flags,
+                                                       bkg_box, bkg_filter)
+    inner = (slice(margin, margin + size), slice(margin, margin + size))
+    factor = flux_per_pixel_factor(image.bunit, omega_box[inner], source=image.path)
+    return value[inner] * factor, variance[inner] * factor**2, bad[inner], flags[inner]
+
+
 def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size, background_margin, detection_flags,
                      background_flags, bkg_box, bkg_filter, bad_fraction_limit):
     """Difference image ``A - B`` of a box around (ra, dec) on B's grid.
@@ -130,14 +169,9 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size, backg
             raise DataFormatError(f"{img.path} ({name}): missing HDU(s) {', '.join(missing)}; a difference needs "
                                   "IMAGE, FLAGS and VARIANCE")
     # B: the reference grid, cut with a margin for its background
-    box_b = cut_box(image_b.wcs, image_b.shape, ra, dec, size, margin=background_margin)
-    b, var_b, bad_b, omega_box_b, flags_b = _prepared(image_b, omega_b, box_b, detection_flags, background_flags,
-                                                      bkg_box, bkg_filter)
-    m = background_margin
-    inner = (slice(m, m + size), slice(m, m + size))
-    ref_wcs, ref_shape = reference_grid(image_b.wcs, (box_b[0] + m, box_b[0] + m + size,
-                                                      box_b[2] + m, box_b[2] + m + size))
-    b, var_b, bad_b, omega_ref, flags_b = b[inner], var_b[inner], bad_b[inner], omega_box_b[inner], flags_b[inner]
+    ref_wcs, ref_shape, omega_ref = reference_box(image_b, omega_b, ra, dec, size, background_margin)
+    b, var_b, bad_b, flags_b = reference_planes(image_b, omega_b, ra, dec, size, background_margin, detection_flags,
+                                                background_flags, bkg_box, bkg_filter)
 
     # A: cut what covers the reference grid (plus margin), then reproject as surface brightness
     box_a = bounding_box(image_a.wcs, image_a.shape, ref_wcs, ref_shape, margin=background_margin)
@@ -150,9 +184,8 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size, backg
 
     # to µJy per pixel with B's solid angles at B's parent pixels
     fa = flux_per_pixel_factor(image_a.bunit, omega_ref, source=image_a.path)
-    fb = flux_per_pixel_factor(image_b.bunit, omega_ref, source=image_b.path)
-    a_ujy, b_ujy = a_ref * fa, b * fb
-    var = var_a_ref * fa**2 + var_b * fb**2
+    a_ujy, b_ujy = a_ref * fa, b
+    var = var_a_ref * fa**2 + var_b
 
     mask = np.zeros(ref_shape, np.uint8)
     mask[~(bad_frac <= bad_fraction_limit)] |= MASK_BAD_A
@@ -176,7 +209,7 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size, backg
         image_a=np.where(bad_a, np.nan, a_ujy).astype(np.float32),
         image_b=np.where(bad_b, np.nan, b_ujy).astype(np.float32),
         variance_a=np.where(bad_a, np.nan, var_a_ref * fa**2).astype(np.float32),
-        variance_b=np.where(bad_b, np.nan, var_b * fb**2).astype(np.float32),
+        variance_b=np.where(bad_b, np.nan, var_b).astype(np.float32),
         mask=mask,
         flags_a=flags_onto(flags_a, wcs_a, ref_wcs, ref_shape),
         flags_b=flags_b.astype(np.int32),

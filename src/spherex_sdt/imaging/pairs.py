@@ -5,7 +5,7 @@ import numpy as np
 from ..archive.footprint import region_contains
 from ..errors import NoCoverageError
 
-__all__ = ["choose_pair"]
+__all__ = ["choose_pair", "choose_visits"]
 
 
 def choose_pair(images, det_a, det_b, ra, dec, *, margin_deg, max_dt_days=None):
@@ -59,3 +59,41 @@ def choose_pair(images, det_a, det_b, ra, dec, *, margin_deg, max_dt_days=None):
         raise NoCoverageError(f"the nearest D{det_a}/D{det_b} images are {dt[i, j]:.1f} d apart "
                               f"(limit {max_dt_days} d)")
     return a[i], b[j], f"nearest in time (dt = {dt[i, j]:.3f} d)"
+
+
+def choose_visits(images, detector, ra, dec, *, margin_deg, reference, limit):
+    """The visits of one detector for a stack: every image containing (ra, dec) with the margin, the reference
+    first, then the nearest in time, at most ``limit``.
+
+    Parameters
+    ----------
+    images : `~astropy.table.Table`
+        An image table (`spherex_sdt.archive.IMAGE_COLUMNS`).
+    detector : int
+    margin_deg : float
+        Minimum distance from the target to the image edges (the box and its background margin fit inside).
+    reference : table row
+        The image of this detector `choose_pair` chose; always used.
+    limit : int
+        The most visits to use.
+
+    Returns
+    -------
+    list of (row, used, reason)
+        Every image of the detector, ``used`` True for those chosen, ``reason`` saying why the others are not.
+    """
+    rows = images[images["detector"] == detector]
+    ref_key = str(reference["key"])
+    out, candidates = [], []
+    for row in rows:
+        if str(row["key"]) == ref_key:
+            continue
+        if region_contains(row["s_region"], ra, dec, margin_deg=margin_deg):
+            candidates.append(row)
+        else:
+            out.append((row, False, f"the box and its margin ({margin_deg * 3600:.0f} arcsec) leave the image"))
+    candidates.sort(key=lambda r: (abs(float(r["mjd"]) - float(reference["mjd"])), float(r["mjd"])))
+    chosen = [reference, *candidates]
+    used = [(row, True, "") for row in chosen[:limit]]
+    capped = [(row, False, f"beyond the limit of {limit} visits") for row in chosen[limit:]]
+    return used + capped + out

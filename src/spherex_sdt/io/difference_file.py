@@ -19,13 +19,14 @@ __all__ = ["DIFFERENCE_PLANES", "write_difference", "write_empty_difference", "o
            "read_difference"]
 
 DIFFERENCE_PLANES = ("DIFFERENCE", "VARIANCE", "SNR", "MASK", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B",
-                     "FLAGS_A", "FLAGS_B")
+                     "FLAGS_A", "FLAGS_B", "COVERAGE_A", "COVERAGE_B", "IMAGE_REF", "VARIANCE_REF")
 
 
-def write_difference(result, manifest_meta, ra, dec, software, path, *, target=""):
+def write_difference(result, manifest_meta, ra, dec, software, path, *, target="", dropped=()):
     """Write a `~spherex_sdt.imaging.DifferenceImage` with its provenance (µJy per pixel).
 
-    ``manifest_meta`` is the pair manifest's metadata (``pair``, ``rule``); ``target`` goes to ``OBJECT``.
+    ``manifest_meta`` is the pair manifest's metadata (``pair``, ``rule``, for stacks ``visits_note``); ``target``
+    goes to ``OBJECT``; ``dropped`` lists visits left out and why (``NDROPPED``, then one ``DROPn`` card each).
     """
     header = result.wcs.to_header(relax=True)
     header["OBJECT"] = (target, "target name (target list)")
@@ -37,13 +38,23 @@ def write_difference(result, manifest_meta, ra, dec, software, path, *, target="
         header[f"OBSID_{tag}"] = (info["obs_id"], f"OBSID of image {tag}")
         header[f"EXPID_{tag}"] = (info["expid"], f"EXPIDN of image {tag}")
         header[f"MJD_{tag}"] = (info["mjd"], f"mid-exposure MJD of image {tag}")
-        header[f"LAM_{tag}"] = (round(info["wavelength_um"], 6), f"[um] wavelength of {tag} at target, WCS-WAVE")
+        header[f"LAM_{tag}"] = (round(info["wavelength_um"], 6), f"[um] wavelength of {tag} at target (visits' mean)")
         header[f"BW_{tag}"] = (round(info["bandwidth_um"], 6), f"[um] bandwidth of {tag} at target, WCS-WAVE")
         header[f"FWHM_{tag}"] = (round(info["psf_fwhm_arcsec"], 4), f"[arcsec] PSF FWHM of image {tag}")
+        header[f"NVISIT_{tag}"] = (info.get("n_visits", 1), f"visits combined in image {tag}")
+        lam = (info.get("wavelength_min_um", info["wavelength_um"]),
+               info.get("wavelength_max_um", info["wavelength_um"]))
+        header[f"LAMMIN_{tag}"] = (round(lam[0], 6), f"[um] shortest wavelength of {tag}'s visits at target")
+        header[f"LAMMAX_{tag}"] = (round(lam[1], 6), f"[um] longest wavelength of {tag}'s visits at target")
         header[f"FILE_{tag}"] = Path(info["path"]).name
     header["TARG_RA"], header["TARG_DEC"] = ra, dec
     header["SOFTWARE"] = software
     header["STATUS"] = (status.OK, "ok, or why the planes are empty")
+    if manifest_meta.get("visits_note"):
+        header["VISNOTE"] = str(manifest_meta["visits_note"])[:2000]  # fewer visits than asked
+    header["NDROPPED"] = (len(dropped), "visits left out of the stacks (DROPn say why)")
+    for n, line in enumerate(dropped, 1):
+        header[f"DROP{n}"] = str(line)[:2000]  # long strings become CONTINUE cards
     hdus = [fits.PrimaryHDU(header=header)]
     for name, data, unit in (("DIFFERENCE", result.difference, "uJy"), ("VARIANCE", result.variance, "uJy2"),
                              ("SNR", result.snr.astype(np.float32), ""), ("MASK", result.mask, ""),
@@ -60,6 +71,17 @@ def write_difference(result, manifest_meta, ra, dec, software, path, *, target="
                                                                          if tag == "A" else ""))
         for name, (bit, comment) in SPHEREX_FLAGS.items():  # declared like a Level-2 FLAGS header
             hdu.header.append(fits.Card(f"HIERARCH MP_{name}" if len(name) > 5 else f"MP_{name}", bit, comment))
+        hdus.append(hdu)
+    for tag, data in (("A", result.coverage_a), ("B", result.coverage_b)):
+        hdu = fits.ImageHDU(data=np.asarray(data, np.int16), header=result.wcs.to_header(relax=True),
+                            name=f"COVERAGE_{tag}")
+        hdu.header["BUNIT"] = ""
+        hdu.header["COMMENT"] = f"visits of image {tag} combined at each pixel"
+        hdus.append(hdu)
+    for name, data, unit in (("IMAGE_REF", result.image_ref, "uJy"), ("VARIANCE_REF", result.variance_ref, "uJy2")):
+        hdu = fits.ImageHDU(data=data, header=result.wcs.to_header(relax=True), name=name)
+        hdu.header["BUNIT"] = unit
+        hdu.header["COMMENT"] = "B's reference visit on its own pixels (positions are fitted here)"
         hdus.append(hdu)
     write_fits(fits.HDUList(hdus), path)
 

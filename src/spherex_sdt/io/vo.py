@@ -92,6 +92,9 @@ ARCHIVE_COLUMNS = {
     "path": ("meta.file", None, "the file in the download cache (empty when the fetch failed)"),
     "status": ("meta.code.status", None, "ok (cutout fetched), failed, or no_coverage (it misses the position)"),
     "error": ("meta.note", None, "why the cutout could not be fetched"),
+    "reference": ("meta.code", None, "the pair's own image (its B image is the difference grid)"),
+    "used": ("meta.code", None, "the image is one of the visits combined (difference.visits)"),
+    "why": ("meta.note", None, "why an image is not used (outside the box, beyond the limit, cutout failed)"),
 }
 
 # results/{target}/{pair}/spectra.ecsv

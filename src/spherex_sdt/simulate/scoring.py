@@ -25,8 +25,9 @@ def expected_on_grid(truth, wcs, variance, mask, image_a, image_b, *, radius=3.0
         Variance of the difference (µJy²); NaN where masked.
     mask : 2D int ndarray
         The difference's MASK plane (0 = usable).
-    image_a, image_b : `~spherex_sdt.io.SpectralImage`
-        The two Level-2 images: each source's wavelength there gives its true flux in that image.
+    image_a, image_b : `~spherex_sdt.io.SpectralImage` or list of them
+        The two Level-2 images (or each side's visits of a stack): each source's wavelength there gives its true
+        flux in that image (a stack's is the mean over its visits).
     radius : float
         Aperture radius (px) of the expected S/N: |F_A - F_B| over the noise of a disc of this radius, with the
         median variance around the source (so masked pixels do not lower the expectation).
@@ -43,10 +44,13 @@ def expected_on_grid(truth, wcs, variance, mask, image_a, image_b, *, radius=3.0
     ra, dec = np.asarray(truth["ra"], float), np.asarray(truth["dec"], float)
     x, y = wcs.all_world2pix(ra, dec, 0)
     fluxes = {}
-    for tag, image in (("a", image_a), ("b", image_b)):
-        xi, yi = image.wcs.all_world2pix(ra, dec, 0)
-        lam, _ = image.wavelength(xi, yi)
-        fluxes[tag] = np.array([float(true_flux(row, wl)) for row, wl in zip(truth, np.atleast_1d(lam))])
+    for tag, images in (("a", image_a), ("b", image_b)):
+        per_visit = []
+        for image in images if isinstance(images, list | tuple) else [images]:
+            xi, yi = image.wcs.all_world2pix(ra, dec, 0)
+            lam, _ = image.wavelength(xi, yi)
+            per_visit.append([float(true_flux(row, wl)) for row, wl in zip(truth, np.atleast_1d(lam))])
+        fluxes[tag] = np.mean(per_visit, axis=0)
     ny, nx = variance.shape
     inside = (x > core + 2) & (x < nx - core - 3) & (y > core + 2) & (y < ny - core - 3)
     snr = np.full(len(truth), np.nan)
@@ -97,9 +101,9 @@ def match_detections(catalog, expected, *, radius_px=1.5):
     return source_of, detection_of
 
 
-def discovery_scores(catalog, expected, *, min_snr=10.0, radius_px=1.5):
+def discovery_scores(catalog, expected, *, min_snr=10.0, complete_snr=None, radius_px=1.5):
     """Spurious fraction among detections with S/N >= ``min_snr`` and completeness of sources at expected
-    |S/N| >= ``min_snr`` (all, and those with masked core pixels).
+    |S/N| >= ``complete_snr`` (default ``min_snr``; all, and those with masked core pixels).
 
     Returns
     -------
@@ -113,7 +117,8 @@ def discovery_scores(catalog, expected, *, min_snr=10.0, radius_px=1.5):
     snr = detection_snr(catalog)
     bright = snr >= min_snr
     spurious = bright & (source_of < 0)
-    wanted = np.asarray(expected["inside"]) & (np.abs(np.asarray(expected["expected_snr"], float)) >= min_snr)
+    limit = min_snr if complete_snr is None else complete_snr
+    wanted = np.asarray(expected["inside"]) & (np.abs(np.asarray(expected["expected_snr"], float)) >= limit)
     found = wanted & (detection_of >= 0)
     masked = wanted & (np.asarray(expected["core_masked"]) > 0)
     return {

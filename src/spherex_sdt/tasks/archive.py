@@ -15,7 +15,7 @@ from ..archive.cache import remove_stale_parts, usable
 from ..archive.sections import Transfer
 from ..detectors import PIXEL_SCALE_ARCSEC, parse_pair
 from ..errors import ArchiveError, NoCoverageError, SpherexSdtError
-from ..imaging.pairs import choose_pair
+from ..imaging.pairs import choose_pair, choose_visits
 from ..io import write_table
 from ..io.atomic import atomic_path
 from ..io.vo import ARCHIVE_COLUMNS, describe_columns
@@ -56,35 +56,86 @@ def search_images(target, ra, dec, radius_arcsec, archive, output):
     log.info("%s: %d images within %.1f arcsec", target, len(table), radius_arcsec)
 
 
-def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archive, cache_dir, output):
-    """Choose the two images of a pair for the target, download them to the cache, record the choice."""
+def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archive, cache_dir, output, *, visits,
+                      max_visits, box_px, threads):
+    """Choose the images of a pair for the target, fetch them into the cache, record the choice.
+
+    ``visits`` 1 (the notebook's single pair): the two whole Level-2 frames `choose_pair` picks. Otherwise (an
+    integer, or ``"all"`` up to ``max_visits``) every visit of each detector containing the target with the margin
+    is fetched as a section cutout covering the ``box_px`` box at any roll plus the margin (the byte-range
+    machinery of the source cutouts; no whole frames), the pair's two images first. The manifest lists every
+    image of both detectors: ``role``, ``reference`` (the pair, whose B image is the grid), ``used`` and ``why``
+    for the others; a target with fewer visits than asked runs with what there is and says so (``visits_note``).
+    """
     det_a, det_b = parse_pair(pair)
     table = Table.read(images, format="ascii.ecsv")
+    margin_deg = edge_margin_px * PIXEL_SCALE_ARCSEC / 3600
     try:
-        row_a, row_b, rule = choose_pair(table, det_a, det_b, ra, dec,
-                                         margin_deg=edge_margin_px * PIXEL_SCALE_ARCSEC / 3600, max_dt_days=max_dt_days)
+        row_a, row_b, rule = choose_pair(table, det_a, det_b, ra, dec, margin_deg=margin_deg,
+                                         max_dt_days=max_dt_days)
     except NoCoverageError as exc:
         _write_no_pair(table, pair, ra, dec, str(exc), output)
         return
     backend = open_archive(archive)
-    rows = []
-    for role, row in (("A", row_a), ("B", row_b)):
-        name = safe_file_name(row["file_name"])
-        dest = Path(cache_dir) / "level2" / name
-        cached_fetch(dest, lambda tmp, row=row: backend.fetch_image(row, tmp), require=LEVEL2_HDUS,
-                     source=row["access_url"])
-        rows.append({"role": role, **{k: row[k] for k in row.colnames}, "path": str(dest)})
-    manifest = Table(rows=rows)
-    manifest.meta.update({"pair": pair, "rule": rule, "ra_deg": ra, "dec_deg": dec, "status": status.OK,
-                          "reason": "", "archive_requests": backend.request_counts()})
+    meta = {"pair": pair, "rule": rule, "ra_deg": ra, "dec_deg": dec, "status": status.OK, "reason": "",
+            "visits": visits}
+    if visits == 1:
+        rows = []
+        for role, row in (("A", row_a), ("B", row_b)):
+            name = safe_file_name(row["file_name"])
+            dest = Path(cache_dir) / "level2" / name
+            cached_fetch(dest, lambda tmp, row=row: backend.fetch_image(row, tmp), require=LEVEL2_HDUS,
+                         source=row["access_url"])
+            rows.append({"role": role, **{k: row[k] for k in row.colnames}, "path": str(dest), "reference": True,
+                         "used": True, "why": ""})
+        meta["archive_requests"] = backend.request_counts()
+        write_table(describe_columns(Table(rows=rows, meta=meta), ARCHIVE_COLUMNS), output)
+        log.info("%s: A = %s, B = %s (%s)", pair, rows[0]["file_name"], rows[1]["file_name"], rule)
+        return
+    limit = int(max_visits) if visits == "all" else int(visits)
+    # a cutout holding the box at any roll, with the background margin around it
+    size_deg = (int(np.ceil(box_px * np.sqrt(2))) + 2 * (edge_margin_px - box_px // 2) + 4) * PIXEL_SCALE_ARCSEC / 3600
+    choice = []
+    for role, det, ref in (("A", det_a, row_a), ("B", det_b, row_b)):
+        choice += [(role, row, used, why, str(row["key"]) == str(ref["key"]))
+                   for row, used, why in choose_visits(table, det, ra, dec, margin_deg=margin_deg, reference=ref,
+                                                       limit=limit)]
+    used_rows = [row for _, row, used, _, _ in choice if used]
+    wanted = Table(rows=[{**{k: row[k] for k in row.colnames}, "source": "box", "ra": ra, "dec": dec}
+                         for row in used_rows])
+    transfer = _fetch_cutouts(wanted, backend, size_deg, threads, Path(cache_dir) / "cutouts")
+    fetched = {str(key): (str(path), str(state), str(error))
+               for key, path, state, error in zip(wanted["key"], wanted["path"], wanted["status"], wanted["error"])}
+    records = []
+    for role, row, used, why, ref in choice:
+        path, state, error = fetched.get(str(row["key"]), ("", "", ""))
+        if used and state != status.OK:
+            used, why = False, f"cutout failed: {error}"
+        records.append({"role": role, **{k: row[k] for k in row.colnames}, "path": path, "reference": ref,
+                        "used": used, "why": why})
+    manifest = Table(rows=records)
+    manifest.meta.update(meta)
+    notes = []
+    for role in ("A", "B"):
+        n = int(np.sum(manifest["used"] & (manifest["role"] == role)))
+        if n < limit:
+            notes.append(f"{role}: {n} visit(s) of the {limit} asked")
+    manifest.meta.update(size_deg=size_deg, max_visits=limit, visits_note="; ".join(notes),
+                         requests=transfer.requests, bytes_fetched=transfer.bytes,
+                         archive_requests=backend.request_counts())
+    if not all(np.any(manifest["used"] & (manifest["role"] == role) & manifest["reference"]) for role in "AB"):
+        manifest.meta.update(status=status.NO_COVERAGE, reason="the cutout of the pair's own image failed: "
+                             + "; ".join(manifest["why"][manifest["reference"] & ~manifest["used"]]))
     write_table(describe_columns(manifest, ARCHIVE_COLUMNS), output)
-    log.info("%s: A = %s, B = %s (%s)", pair, rows[0]["file_name"], rows[1]["file_name"], rule)
+    log.info("%s: %d A and %d B visits (%s); %s", pair, int(np.sum(manifest["used"] & (manifest["role"] == "A"))),
+             int(np.sum(manifest["used"] & (manifest["role"] == "B"))), rule,
+             manifest.meta["visits_note"] or "as asked")
 
 
 def _write_no_pair(images, pair, ra, dec, reason, output):
     """The pair manifest of a target no image pair covers: no rows, ``status = no_coverage`` and the reason."""
-    manifest = Table(names=("role", *images.colnames, "path"),
-                     dtype=("U1", *(images[c].dtype for c in images.colnames), "U1"))
+    manifest = Table(names=("role", *images.colnames, "path", "reference", "used", "why"),
+                     dtype=("U1", *(images[c].dtype for c in images.colnames), "U1", bool, bool, "U1"))
     manifest.meta.update({"pair": pair, "rule": "", "ra_deg": ra, "dec_deg": dec, "status": status.NO_COVERAGE,
                           "reason": reason})
     write_table(describe_columns(manifest, ARCHIVE_COLUMNS), output)

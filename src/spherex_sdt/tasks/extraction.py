@@ -76,7 +76,8 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
             log.warning("no catalogue (%s): %s", product_status, reason)
             return
         planes = {name: hdul[name].data.astype(float) for name in
-                  ("DIFFERENCE", "VARIANCE", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B")}
+                  ("DIFFERENCE", "VARIANCE", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B", "IMAGE_REF",
+                   "VARIANCE_REF")}
         mask = hdul["MASK"].data.astype(np.int32)
         flags = {tag: hdul[f"FLAGS_{tag}"].data.astype(np.int64) for tag in ("A", "B")}
         header = hdul["DIFFERENCE"].header.copy()
@@ -85,7 +86,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
     sextractor = {"config": config, "parameters": parameters, "filter_kernel": filter_kernel}
     catalog = extract_both_signs(np.nan_to_num(planes["DIFFERENCE"]), np.nan_to_num(planes["VARIANCE"], nan=np.inf),
                                  mask, header, **sextractor)
-    add_positions(catalog, wcs, planes["IMAGE_B"], planes["VARIANCE_B"])  # B's own pixels: no resampling
+    add_positions(catalog, wcs, planes["IMAGE_REF"], planes["VARIANCE_REF"])  # B's own pixels: no resampling
     add_footprint_flags(catalog, flags["A"], flags["B"], mask)
     meta = {"target": primary.get("OBJECT", ""), "pair": primary.get("PAIR", ""), "sextractor": sextractor_version(),
             "software": SOFTWARE, "status": status.OK, "reason": ""}
