@@ -33,7 +33,8 @@ def _measurements(n=9, seed=3):
                 quality = QUALITY_BITS["MASKED_IN_APERTURE"]  # corrected: does not mask
             radii.append({"radius": r, "flux": 100.0 * lam + r, "flux_err": 1.0 + 0.1 * r, "background": 0.5,
                           "background_err": 0.05, "n_annulus": 400, "psf_fraction": 0.3 * r,
-                          "n_bad_aperture": int(k == 4), "aperture_coverage": 1.0, "quality": quality})
+                          "n_bad_aperture": int(k == 4), "n_rejected": 0, "aperture_coverage": 1.0,
+                          "quality": quality})
         out.append({"obs_id": f"2025{k:03d}", "expid": k, "detector": int(1 + lam // 0.81), "mjd": 60800.0 + k,
                     "x": 10.0, "y": 11.0, "parent_x": 500.0, "parent_y": 600.0, "wavelength": float(lam),
                     "bandwidth": float(lam) / 40, "flux_psf": 100.0 * lam, "flux_psf_err": 1.0, "chi2_psf": 1.1,
