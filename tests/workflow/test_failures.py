@@ -153,8 +153,10 @@ def test_poisoned_target_does_not_stop_the_others(run, tmp_path):
     assert list(by_target["field-1"]["status"]) == ["ok", "ok"] and all(by_target["field-1"]["n_measured"] > 0)
     poison = by_target["poison"]
     assert len(poison) == 1 and poison["status"][0] == "failed" and poison["stage"][0] == "fetch_pair_images"
-    assert "DataFormatError" in poison["reason"][0] and "poison_level2_" in poison["reason"][0]
-    assert "not a valid FITS file" in poison["reason"][0] or "missing HDU" in poison["reason"][0]
+    # whole frames (visits: 1) are verified on download; stacks read sections, whose reader finds the file short
+    reason = poison["reason"][0]
+    assert ("DataFormatError" in reason or "ArchiveError" in reason) and "poison_level2_" in reason
+    assert any(text in reason for text in ("not a valid FITS file", "missing HDU", "the file has"))
     nowhere = by_target["nowhere"]
     assert len(nowhere) == 1 and nowhere["status"][0] == "no_coverage" and "no D2 image" in nowhere["reason"][0]
     assert "poison D2-D4 : failed fetch_pair_images" in output  # the summary is also printed

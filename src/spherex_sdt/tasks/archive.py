@@ -123,9 +123,14 @@ def fetch_pair_images(images, pair, ra, dec, edge_margin_px, max_dt_days, archiv
     manifest.meta.update(size_deg=size_deg, max_visits=limit, visits_note="; ".join(notes),
                          requests=transfer.requests, bytes_fetched=transfer.bytes,
                          archive_requests=backend.request_counts())
-    if not all(np.any(manifest["used"] & (manifest["role"] == role) & manifest["reference"]) for role in "AB"):
-        manifest.meta.update(status=status.NO_COVERAGE, reason="the cutout of the pair's own image failed: "
-                             + "; ".join(manifest["why"][manifest["reference"] & ~manifest["used"]]))
+    for role, row, _, _, ref in choice:
+        # the pair's own images are the grid: a bad one fails the job, with its own error (tried once more, alone)
+        if ref and not manifest["used"][manifest["key"] == row["key"]][0]:
+            cutouts, _ = backend.fetch_cutouts(row, [(ra, dec)], size_deg)
+            if isinstance(cutouts[0], Exception):
+                raise cutouts[0]
+            raise ArchiveError(f"{row['file_name']} ({role}): "
+                               f"{manifest['why'][manifest['key'] == row['key']][0]}")
     write_table(describe_columns(manifest, ARCHIVE_COLUMNS), output)
     log.info("%s: %d A and %d B visits (%s); %s", pair, int(np.sum(manifest["used"] & (manifest["role"] == "A"))),
              int(np.sum(manifest["used"] & (manifest["role"] == "B"))), rule,
