@@ -16,7 +16,7 @@ from .conftest import SMALL
 from .test_bad_inputs import _config, _files, _level2_copy
 
 PARAMS = {"size_px": 16, "background_margin_px": 8, "background_box_px": 8, "background_filter": 3,
-          "bad_fraction_limit": 0.1, "bad_flags": [], "background_flags": []}
+          "bad_fraction_limit": 0.5, "detection_flags": [], "background_flags": []}
 
 
 def config_case(changes, match, case_id):
