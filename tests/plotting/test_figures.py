@@ -12,8 +12,9 @@ from astropy.table import QTable, Table
 from astropy.wcs import WCS
 
 from spherex_sdt.io.vo import describe_columns
-from spherex_sdt.plotting import (DETECTOR_COLOURS, draw_ellipses, explore_page, plot_difference, plot_overlap,
-                                  plot_significance, plot_spectrum)
+from spherex_sdt.plotting import (DETECTOR_COLOURS, LightCurveFigure, SpectrumFigure, draw_ellipses, explore_page,
+                                  plot_difference, plot_light_curve, plot_overlap, plot_significance, plot_spectrum)
+from spherex_sdt.spectra import channel_table, light_curve
 
 from ..browser import page_errors, pixel_std, render
 
@@ -128,6 +129,49 @@ def test_spectrum_plot_has_every_point(tmp_path):
     path = tmp_path / "spectrum.png"
     assert plot_spectrum(spec, 3.0, "source 0001", path, binned=binned) == len(spec)
     assert path.stat().st_size > 20_000 and pixel_std(path) > 0.05
+
+
+def _curves(seed, flux, visits=3, n_channels=30):
+    """Light curves of ``n_channels`` channels (none on D6), one with a 30-sigma jump, each seen ``visits`` times."""
+    rng = np.random.default_rng(seed)
+    ch = channel_table()[:n_channels]
+    lam = np.repeat(np.asarray(ch["wavelength"], float), visits)
+    det = np.repeat(np.asarray(ch["detector"], int), visits)
+    mjd = np.tile(60800.0 + 180.0 * np.arange(visits), n_channels) + rng.uniform(0, 2, lam.size)
+    err = np.full(lam.size, 0.05 * flux)
+    values = flux + rng.normal(0, 0.05 * flux, lam.size)
+    values[1] += 30 * err[1]
+    return light_curve(lam, det, mjd, values, err, channel_table())
+
+
+def _pixels(path):
+    return np.asarray(matplotlib.image.imread(path))
+
+
+def test_reused_figures_draw_what_fresh_ones_do(tmp_path):
+    """A job draws every source on the same two figures: a source's PNG does not depend on the sources drawn
+    before it (limits, legend, texts, empty panels), pixel for pixel."""
+    spectra = [(_spectrum(seed=1), None), (_spectrum(n=6, seed=2), (np.linspace(0.75, 5, 50), np.full(50, 80.0))),
+               (_spectrum(n=5)[:0], None), (_spectrum(seed=3), None)]
+    spectra[0][0]["flux"] *= 1000  # limits far from the next source's
+    curves = [_curves(1, 5e4), _curves(2, 20.0, visits=1, n_channels=5), _curves(3, 20.0)[:0], _curves(4, 300.0)]
+    spectrum_figure, curve_figure = SpectrumFigure(), LightCurveFigure()
+    for k, ((spec, truth), curve) in enumerate(zip(spectra, curves)):
+        binned = Table({"wavelength_mean": [1.0, 2.0], "flux": [70.0, 90.0], "flux_err": [2.0, 2.0]}) if k else None
+        drawn = spectrum_figure.save(spec, 3.0, f"source {k}", tmp_path / f"reused-{k}.png", truth=truth,
+                                     binned=binned)
+        assert drawn == plot_spectrum(spec, 3.0, f"source {k}", tmp_path / f"fresh-{k}.png", truth=truth,
+                                      binned=binned) == len(spec)
+        assert np.array_equal(_pixels(tmp_path / f"reused-{k}.png"), _pixels(tmp_path / f"fresh-{k}.png")), k
+        drawn = curve_figure.save(curve, f"source {k}", tmp_path / f"reused-curve-{k}.png")
+        assert drawn == plot_light_curve(curve, f"source {k}", tmp_path / f"fresh-curve-{k}.png") == len(curve)
+        assert np.array_equal(_pixels(tmp_path / f"reused-curve-{k}.png"), _pixels(tmp_path / f"fresh-curve-{k}.png"))
+        if k == 2:  # nothing measured: what the sources before drew is gone
+            assert [t.get_text() for ax in curve_figure.axes for t in ax.texts] == ["not measured"] * 6
+            legend = spectrum_figure.flux_axes.get_legend()
+            assert [t.get_text() for t in legend.get_texts()] == ["binned (standard channels)"]
+    assert pixel_std(tmp_path / "reused-curve-0.png") > 0.05 and pixel_std(tmp_path / "reused-3.png") > 0.05
+    assert len(spectrum_figure.flux_axes.get_legend().get_texts()) == 7  # D1-D6 and the binned points
 
 
 def test_explore_page_is_standalone_and_renders(scene, tmp_path):

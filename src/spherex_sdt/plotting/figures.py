@@ -6,8 +6,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.visualization import ZScaleInterval  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Ellipse, Patch  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 from ..spectra.assemble import ab_magnitude  # noqa: E402
 
 __all__ = [
@@ -16,6 +21,8 @@ __all__ = [
     "plot_significance",
     "plot_spectrum",
     "plot_light_curve",
+    "SpectrumFigure",
+    "LightCurveFigure",
     "plot_message",
     "draw_ellipses",
     "draw_compass",
@@ -260,31 +267,117 @@ def plot_significance(diff, snr, mask, wcs, catalog, selected_ids, title, path, 
     return drawn
 
 
+def _figure(figsize):
+    """A figure outside pyplot (no global state; nothing to close), drawn by Agg."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_png(fig, path, dpi):
+    """Save a figure as it is laid out; zlib level 3 encodes a figure in about 60 % of the default level's time
+    for files about 6 % larger."""
+    fig.savefig(path, dpi=dpi, pil_kwargs={"compress_level": 3})
+
+
+def _clear_data(ax):
+    """Take off reused axes what the previous source drew, and forget its data limits, so that the next source's
+    artists autoscale the axes as they would fresh ones (the ticks, grid and labels stay, which is the point)."""
+    for artist in (*ax.lines, *ax.collections, *ax.patches, *ax.texts):
+        artist.remove()
+    ax.containers.clear()
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    ax.set_prop_cycle(None)
+    ax.dataLim.set(Bbox.null())
+    ax.ignore_existing_data_limits = True
+    ax.set_xlim(0, 1, auto=True)  # a fresh axes' limits, autoscaled again by what is drawn next
+    ax.set_ylim(*((1, 0) if ax.yaxis_inverted() else (0, 1)), auto=True)
+
+
 def _spectrum_rows(spectrum, radius):
     spec = spectrum[np.isclose(np.asarray(spectrum["radius"], float), radius)] if len(spectrum) else spectrum
     det = np.asarray(spec["detector"], int)
     return spec, det
 
 
-def _errorbars_by_detector(ax, spec, det, value, error, *, keep=None):
-    """Points coloured by detector, hollow where the quality flag is set; returns the number plotted.
+def _points_by_detector(ax, spec, det, value, error, *, keep=None):
+    """Points with error bars coloured by detector, hollow where the quality flag is set; returns the number drawn.
 
-    ``keep`` (bool array) limits the points drawn; non-finite values are never drawn.
+    ``keep`` (bool array) limits the points drawn; non-finite values are never drawn. All the points are two
+    artists (bars, markers), whatever the number of detectors: an ``errorbar`` call per detector and flag costs
+    more than drawing them.
     """
-    n = 0
     lam = np.asarray(spec["wavelength"], float)
     val, err = np.asarray(spec[value], float), np.asarray(spec[error], float)
     flagged = np.asarray(spec["quality"]) != 0
     ok = np.isfinite(val) if keep is None else np.isfinite(val) & keep
-    for d in sorted(set(det.tolist())):
-        colour = DETECTOR_COLOURS.get(d, "k")
-        for mask, face in ((~flagged, colour), (flagged, "none")):
-            sel = (det == d) & mask & ok
-            if sel.any():
-                ax.errorbar(lam[sel], val[sel], yerr=err[sel], fmt="o", ms=4, color=colour, mfc=face,
-                            label=f"D{d}" if face != "none" else None, elinewidth=0.8)
-                n += int(sel.sum())
-    return n
+    if not ok.any():
+        return 0
+    lam, val, err, flagged, det = lam[ok], val[ok], err[ok], flagged[ok], det[ok]
+    colours = np.array([matplotlib.colors.to_rgba(DETECTOR_COLOURS.get(d, "k")) for d in det.tolist()])
+    bar = np.where(np.isfinite(err), err, 0.0)
+    ax.vlines(lam, val - bar, val + bar, colors=colours, lw=0.8, zorder=2)
+    faces = colours.copy()
+    faces[flagged] = 0.0  # hollow: no face
+    ax.scatter(lam, val, s=16, facecolors=faces, edgecolors=colours, linewidths=1.0, zorder=2.1)
+    return int(ok.sum())
+
+
+def _detector_handles(det):
+    """Legend entries of the detectors drawn, as `_points_by_detector` draws their points."""
+    return [Line2D([], [], ls="none", marker="o", ms=4, color=DETECTOR_COLOURS.get(d, "k"), label=f"D{d}")
+            for d in sorted(set(det.tolist()))]
+
+
+class SpectrumFigure:
+    """The spectrum figure of `plot_spectrum`, made once and drawn again for each source.
+
+    A job drawing many spectra pays once for the figure, its axes, ticks and grid, and the layout is fixed (no
+    ``tight_layout``, no tight bounding box: each of those costs a full draw), so a spectrum costs one draw and
+    one PNG encoding. The PNG of a source does not depend on which sources were drawn before it.
+    """
+
+    def __init__(self, *, dpi=110):
+        self.dpi = dpi
+        self.figure = _figure((8, 7))
+        self.flux_axes, self.mag_axes = self.figure.subplots(2, 1, sharex=True,
+                                                             gridspec_kw={"height_ratios": [3, 2]})
+        self.figure.subplots_adjust(left=0.11, right=0.98, bottom=0.085, top=0.95, hspace=0.07)
+        self.mag_axes.invert_yaxis()
+        self.flux_axes.set_ylabel("flux density (µJy)")
+        self.mag_axes.set_xlabel("wavelength (µm)")
+        for a in (self.flux_axes, self.mag_axes):
+            a.grid(alpha=0.25, lw=0.5)
+
+    def save(self, spectrum, radius, title, path, *, truth=None, binned=None, min_snr_mag=1.0):
+        """Draw one spectrum (see `plot_spectrum`) and write it as a PNG; returns the points in the flux panel."""
+        ax, axm = self.flux_axes, self.mag_axes
+        for a in (ax, axm):
+            _clear_data(a)
+        spec, det = _spectrum_rows(spectrum, radius)
+        n = _points_by_detector(ax, spec, det, "flux", "flux_err")
+        flux, flux_err = np.asarray(spec["flux"], float), np.asarray(spec["flux_err"], float)
+        _points_by_detector(axm, spec, det, "ab_mag", "ab_mag_err", keep=flux > min_snr_mag * flux_err)
+        handles = _detector_handles(det[np.isfinite(flux)])
+        if binned is not None and len(binned):
+            lam_b = np.asarray(binned["wavelength_mean"], float)
+            f_b, e_b = np.asarray(binned["flux"], float), np.asarray(binned["flux_err"], float)
+            handles.append(ax.errorbar(lam_b, f_b, yerr=e_b, fmt="s", ms=5, color="k", mfc="none", lw=1,
+                                       label="binned (standard channels)", zorder=5))
+            sig = f_b > min_snr_mag * e_b
+            mag_b, mag_b_err = ab_magnitude(f_b[sig], e_b[sig])
+            axm.errorbar(lam_b[sig], mag_b, yerr=mag_b_err, fmt="s", ms=5, color="k", mfc="none", lw=1, zorder=5)
+        if truth is not None:
+            handles += ax.plot(truth[0], truth[1], "k-", lw=1, alpha=0.6, label="injected SED")
+            axm.plot(truth[0], ab_magnitude(truth[1], 0.0)[0], "k-", lw=1, alpha=0.6)
+        ax.axhline(0, color="0.7", lw=0.6)
+        ax.set_title(f"{title} — r = {radius:g} px; hollow: quality flag set", fontsize=9)
+        if handles:
+            ax.legend(handles=handles, fontsize=8, ncol=4)
+        axm.set_ylabel(f"AB magnitude (S/N > {min_snr_mag:g})")
+        _save_png(self.figure, path, self.dpi)
+        return n
 
 
 def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, min_snr_mag=1.0, dpi=110):
@@ -294,86 +387,91 @@ def plot_spectrum(spectrum, radius, title, path, *, truth=None, binned=None, min
     The flux panel draws every point, negative fluxes included; the magnitude panel only those with
     flux > ``min_snr_mag`` × error (a magnitude of a flux consistent with zero is meaningless). ``binned`` (from
     `spherex_sdt.spectra.bin_spectrum`) is drawn on top as black squares; ``truth`` is an optional
-    ``(wavelength_um, flux_ujy)`` curve drawn for simulated sources.
+    ``(wavelength_um, flux_ujy)`` curve drawn for simulated sources. For many spectra, draw each with one
+    `SpectrumFigure`.
 
     Returns
     -------
     int
         The number of points plotted in the flux panel.
     """
-    spec, det = _spectrum_rows(spectrum, radius)
-    fig, (ax, axm) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    n = _errorbars_by_detector(ax, spec, det, "flux", "flux_err")
-    flux, flux_err = np.asarray(spec["flux"], float), np.asarray(spec["flux_err"], float)
-    _errorbars_by_detector(axm, spec, det, "ab_mag", "ab_mag_err", keep=flux > min_snr_mag * flux_err)
-    if binned is not None and len(binned):
-        lam_b = np.asarray(binned["wavelength_mean"], float)
-        f_b, e_b = np.asarray(binned["flux"], float), np.asarray(binned["flux_err"], float)
-        ax.errorbar(lam_b, f_b, yerr=e_b, fmt="s", ms=5, color="k", mfc="none", lw=1,
-                    label="binned (standard channels)", zorder=5)
-        sig = f_b > min_snr_mag * e_b
-        mag_b, mag_b_err = ab_magnitude(f_b[sig], e_b[sig])
-        axm.errorbar(lam_b[sig], mag_b, yerr=mag_b_err, fmt="s", ms=5, color="k", mfc="none", lw=1, zorder=5)
-    if truth is not None:
-        ax.plot(truth[0], truth[1], "k-", lw=1, alpha=0.6, label="injected SED")
-        axm.plot(truth[0], ab_magnitude(truth[1], 0.0)[0], "k-", lw=1, alpha=0.6)
-    ax.axhline(0, color="0.7", lw=0.6)
-    ax.set_ylabel("flux density (µJy)")
-    ax.set_title(f"{title} — r = {radius:g} px; hollow: quality flag set", fontsize=9)
-    ax.legend(fontsize=8, ncol=4)
-    axm.invert_yaxis()
-    axm.set_ylabel(f"AB magnitude (S/N > {min_snr_mag:g})")
-    axm.set_xlabel("wavelength (µm)")
-    for a in (ax, axm):
-        a.grid(alpha=0.25, lw=0.5)
-    fig.tight_layout()
-    _save(fig, path, dpi)
-    return n
+    return SpectrumFigure(dpi=dpi).save(spectrum, radius, title, path, truth=truth, binned=binned,
+                                        min_snr_mag=min_snr_mag)
+
+
+class LightCurveFigure:
+    """The light-curve figure of `plot_light_curve`, made once and drawn again for each source (see
+    `SpectrumFigure`). Each panel's points are three artists whatever the number of channels: error bars, the
+    lines joining a channel's points, and the markers."""
+
+    def __init__(self, *, dpi=100):
+        self.dpi = dpi
+        self.figure = _figure((13, 7))
+        self.axes = self.figure.subplots(2, 3, squeeze=False).ravel()
+        self.figure.subplots_adjust(left=0.055, right=0.985, bottom=0.075, top=0.87, wspace=0.24, hspace=0.3)
+        for ax, det in zip(self.axes, range(1, 7)):
+            ax.set_title(f"D{det}", fontsize=9, color=DETECTOR_COLOURS.get(det, "k"))
+            ax.grid(alpha=0.25, lw=0.5)
+            ax.tick_params(labelsize=7)
+        self._cmap = matplotlib.colormaps["viridis"]
+
+    def save(self, table, title, path):
+        """Draw one source's light curves (see `plot_light_curve`) and write them as a PNG; returns the points."""
+        detector = np.asarray(table["detector"], int)
+        subchan = np.asarray(table["subchan"], int)
+        mjd, flux, err = (np.asarray(table[c], float) for c in ("mjd", "flux", "flux_err"))
+        p_variable, chi2 = np.asarray(table["p_variable"], float), np.asarray(table["chi2"], float)
+        dof, lam = np.asarray(table["dof"], int), np.asarray(table["channel_wavelength"], float)
+        n = 0
+        for ax, det in zip(self.axes, range(1, 7)):
+            _clear_data(ax)
+            rows = np.flatnonzero(detector == det)
+            if not rows.size:
+                ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center", color="0.5")
+                ax.set_xlabel("")
+                ax.set_ylabel("")
+                continue
+            colours = self._cmap((subchan[rows] - 1) / 16)
+            x, y, e = mjd[rows], flux[rows], err[rows]
+            ax.vlines(x, y - e, y + e, colors=colours, lw=0.8)
+            joins, join_colours, flagged = [], [], []
+            for sub in np.unique(subchan[rows]):
+                ch = rows[subchan[rows] == sub]  # in time order (light_curve sorts each channel by MJD)
+                if ch.size > 1:
+                    joins.append(np.column_stack((mjd[ch], flux[ch])))
+                    join_colours.append(self._cmap((sub - 1) / 16))
+                p = p_variable[ch[0]]
+                if np.isfinite(p) and p < 0.01:
+                    flagged.append(f"{lam[ch[0]]:.3f} µm: χ²/dof = {chi2[ch[0]]:.1f}/{dof[ch[0]]}, p = {p:.1g}")
+            if joins:
+                ax.add_collection(LineCollection(joins, colors=join_colours, lw=0.8), autolim=False)
+            ax.scatter(x, y, s=16, c=colours, linewidths=1.0, zorder=2.5)
+            n += rows.size
+            if flagged:
+                ax.text(0.02, 0.98, "\n".join(flagged[:4]), transform=ax.transAxes, va="top", fontsize=7,
+                        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+            ax.set_xlabel("MJD", fontsize=8)
+            ax.set_ylabel("flux density (µJy)", fontsize=8)
+        meta = table.meta
+        dof_total = int(meta.get("dof_total", 0))
+        summary = (f"χ² = {meta.get('chi2_total', 0):.1f} for {dof_total} dof over "
+                   f"{meta.get('n_channels_repeated', 0)} channels measured more than once, "
+                   f"p = {meta.get('p_variable_total', float('nan')):.2g}" if dof_total else
+                   "no channel measured more than once: no variability test")
+        self.figure.suptitle(f"{title}\nlight curves per standard channel (colour: sub-channel 1-17); {summary}",
+                             fontsize=9)
+        _save_png(self.figure, path, self.dpi)
+        return n
 
 
 def plot_light_curve(table, title, path, *, dpi=100):
     """Write a PNG of a source's light curves: flux density against MJD in each standard channel, one panel per
     detector, each channel's points joined and coloured by sub-channel; channels with p_variable < 0.01 are named.
 
-    ``table`` is `spherex_sdt.spectra.light_curve`'s. Returns the number of points drawn.
+    ``table`` is `spherex_sdt.spectra.light_curve`'s. Returns the number of points drawn. For many sources, draw
+    each with one `LightCurveFigure`.
     """
-    detectors = sorted(set(np.asarray(table["detector"], int).tolist())) if len(table) else []
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), squeeze=False)
-    cmap = plt.get_cmap("viridis")
-    n = 0
-    for ax, det in zip(axes.ravel(), range(1, 7)):
-        ax.set_title(f"D{det}", fontsize=9, color=DETECTOR_COLOURS.get(det, "k"))
-        ax.grid(alpha=0.25, lw=0.5)
-        if det not in detectors:
-            ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center", color="0.5")
-            continue
-        rows = table[np.asarray(table["detector"]) == det]
-        flagged = []
-        for sub in sorted(set(np.asarray(rows["subchan"], int).tolist())):
-            ch = rows[np.asarray(rows["subchan"]) == sub]
-            colour = cmap((sub - 1) / 16)
-            ax.errorbar(np.asarray(ch["mjd"], float), np.asarray(ch["flux"], float),
-                        yerr=np.asarray(ch["flux_err"], float), fmt="o-", ms=4, lw=0.8, color=colour)
-            n += len(ch)
-            p = float(ch["p_variable"][0])
-            if np.isfinite(p) and p < 0.01:
-                flagged.append(f"{float(ch['channel_wavelength'][0]):.3f} µm: χ²/dof = "
-                               f"{float(ch['chi2'][0]):.1f}/{int(ch['dof'][0])}, p = {p:.1g}")
-        if flagged:
-            ax.text(0.02, 0.98, "\n".join(flagged[:4]), transform=ax.transAxes, va="top", fontsize=7,
-                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
-        ax.set_xlabel("MJD", fontsize=8)
-        ax.set_ylabel("flux density (µJy)", fontsize=8)
-        ax.tick_params(labelsize=7)
-    meta = table.meta
-    dof = int(meta.get("dof_total", 0))
-    summary = (f"χ² = {meta.get('chi2_total', 0):.1f} for {dof} dof over {meta.get('n_channels_repeated', 0)} "
-               f"channels measured more than once, p = {meta.get('p_variable_total', float('nan')):.2g}" if dof else
-               "no channel measured more than once: no variability test")
-    fig.suptitle(f"{title}\nlight curves per standard channel (colour: sub-channel 1-17); {summary}", fontsize=9)
-    fig.tight_layout()
-    _save(fig, path, dpi)
-    return n
+    return LightCurveFigure(dpi=dpi).save(table, title, path)
 
 
 def plot_message(text, path):

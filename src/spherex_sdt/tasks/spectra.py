@@ -18,7 +18,6 @@ from ..photometry import ALGORITHM_VERSION
 from ..io.atomic import atomic_path
 from ..spectra import binned_spectrum, channel_table, light_curve, measure_source, spectrum_fits_meta, spectrum_table
 from .common import SOFTWARE, settings_hash
-from .plots import plot_spectrum_table
 
 __all__ = ["measure_spectra", "source_spectrum", "spectrum_hdulist", "manifest_sources", "spectrum_status"]
 
@@ -49,21 +48,35 @@ def source_spectrum(exposures, ra, dec, source, omegas, params, *, radius, query
     return spectrum_table(measurements, list(SPHEREX_FLAGS), meta, radius=radius)
 
 
-def _write_spectrum_files(table, folder, binning, channels, truth):
+def _write_spectrum_files(table, folder, binning, channels, truth, figures):
     folder.mkdir(parents=True, exist_ok=True)
     write_table(table, folder / "spectrum.ecsv")
     write_fits(spectrum_hdulist(table), folder / "spectrum.fits")
     binned = binned_spectrum(table, binning["radius_px"], channels, clip_sigma=binning["clip_sigma"])
     binned.meta["software"] = SOFTWARE
     write_table(describe_columns(binned, BINNED_COLUMNS), folder / "spectrum_binned.ecsv")
-    plot_spectrum_table(table, binning["radius_px"], folder / "spectrum.png", truth=truth, binned=binned)
-    return _write_light_curve(table, channels, folder)
+    with atomic_path(folder / "spectrum.png") as tmp:
+        figures.spectrum.save(table, binning["radius_px"], _source_title(table.meta), tmp, truth=truth,
+                              binned=binned)
+    return _write_light_curve(table, channels, folder, figures)
 
 
-def _write_light_curve(table, channels, folder):
+def _source_title(meta):
+    return f"source {meta['source']} ({meta['ra_deg']:.5f}, {meta['dec_deg']:.5f})"
+
+
+class _Figures:
+    """The job's two figures, made once and drawn again for every source (`spherex_sdt.plotting.SpectrumFigure`)."""
+
+    def __init__(self):
+        from ..plotting import LightCurveFigure, SpectrumFigure
+
+        self.spectrum = SpectrumFigure()
+        self.light_curve = LightCurveFigure()
+
+
+def _write_light_curve(table, channels, folder, figures):
     """``lightcurve.ecsv`` and ``lightcurve.png`` of a spectrum: its unmasked measurements per channel in time."""
-    from ..plotting import plot_light_curve
-
     use = ~np.asarray(table["mask"], bool) if len(table) else np.zeros(0, bool)
     rows = table[use]
     curve = light_curve(np.asarray(rows["wavelength"], float), np.asarray(rows["detector"], int),
@@ -73,8 +86,7 @@ def _write_light_curve(table, channels, folder):
                        "dec_deg": table.meta["dec_deg"], "radius_px": table.meta["radius_px"], "software": SOFTWARE})
     write_table(curve, folder / "lightcurve.ecsv")
     with atomic_path(folder / "lightcurve.png") as tmp:
-        plot_light_curve(curve, f"source {table.meta['source']} ({table.meta['ra_deg']:.5f}, "
-                                f"{table.meta['dec_deg']:.5f}), r = {table.meta['radius_px']:g} px", tmp)
+        figures.light_curve.save(curve, f"{_source_title(table.meta)}, r = {table.meta['radius_px']:g} px", tmp)
     return curve
 
 
@@ -83,13 +95,13 @@ def spectrum_hdulist(table):
     looks) and in the ``SPECTRUM`` table HDU (where astropy's `~astropy.table.Table.read` looks)."""
     # Table.write (not table_to_hdu) keeps the column descriptions, as astropy's serialized-column comments
     buffer = io.BytesIO()
-    Table(table, meta={}).write(buffer, format="fits")
+    Table(table, meta={}).write(buffer, format="fits", name="SPECTRUM")
     buffer.seek(0)
-    with fits.open(buffer) as written:
-        hdul = fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(written[1].data, written[1].header, name="SPECTRUM")])
+    hdul = fits.open(buffer, lazy_load_hdus=False)  # in memory: nothing to close
+    cards = spectrum_fits_meta(table.meta)
     for hdu in hdul:
-        for keyword, value, comment in spectrum_fits_meta(table.meta):
-            hdu.header.append((keyword, value, comment), end=True)
+        for card in cards:
+            hdu.header.append(card, end=True)
     return hdul
 
 
@@ -115,6 +127,7 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
     sources_dir = Path(sources_dir)
     sources_dir.mkdir(parents=True, exist_ok=True)
     rows = []
+    figures = _Figures()
     source_of_row = np.asarray(manifest["source"]).astype(str)
     for note in manifest_sources(manifest):
         source, ra, dec = note["source"], float(note["ra"]), float(note["dec"])
@@ -124,7 +137,7 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
         source_status, reason, n_failed = spectrum_status(table.meta, note, part)
         table.meta.update({"status": source_status, "reason": reason, "n_failed": n_failed})
         curve = _write_spectrum_files(table, sources_dir / source, binning, channel_rows,
-                                      truth_sed_near(truth_table, ra, dec))
+                                      truth_sed_near(truth_table, ra, dec), figures)
         radius = binning["radius_px"]
         sel = np.isclose(np.asarray(table["radius"], float), radius) if len(table) else np.zeros(0, bool)
         snr = np.asarray(table["flux"], float)[sel] / np.asarray(table["flux_err"], float)[sel]
