@@ -413,6 +413,9 @@ class LightCurveFigure:
             ax.set_title(f"D{det}", fontsize=9, color=DETECTOR_COLOURS.get(det, "k"))
             ax.grid(alpha=0.25, lw=0.5)
             ax.tick_params(labelsize=7)
+            # fewer ticks than the default ~9: MJD labels at 7 pt no longer crowd, and a draw is mostly tick labels
+            ax.locator_params(axis="x", nbins=5)
+            ax.locator_params(axis="y", nbins=6)
         self._cmap = matplotlib.colormaps["viridis"]
 
     def save(self, table, title, path):
