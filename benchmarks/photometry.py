@@ -23,7 +23,7 @@ per-source product (spectrum.ecsv/.fits/.png, spectrum_binned.ecsv, lightcurve.e
 floor    : reading each cutout and `measure_cutout` on it, nothing written: what the job cannot avoid.
 baseline : ``measure_spectra`` of the package at ``BASELINE`` (main before its products were made fast: a figure
            with ``tight_layout`` and a tight bounding box per PNG, an error bar call per light-curve channel, the
-           FITS table written, read back and copied), loaded from git as the package ``spherex_sdt_baseline``.
+           FITS table written, read back and copied), loaded from git (``git_baseline.py``).
 ours     : this code's ``measure_spectra``: two figures per job, drawn again for each source with a fixed layout;
            the FITS table written once.
 Each runs ``--rounds`` times, interleaved, and the fastest round counts. The products of baseline and ours are then
@@ -34,11 +34,8 @@ design (their layout).
 
 import argparse
 import importlib
-import io
 import json
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +57,8 @@ from spherex_sdt.photometry import measure_cutout
 from spherex_sdt.simulate import SimulationSettings, simulate_archive
 from spherex_sdt.simulate.archive import sapm_key
 from spherex_sdt.spectra import spectrum_table
+
+from git_baseline import baseline_package
 
 RADII = (3.0, 4.0, 5.0)
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,20 +162,6 @@ def per_cutout(args, work):
     print(f"speed-up: {notebook / ours:.1f}x")
 
 
-def _baseline_package(work):
-    """The package at BASELINE, extracted from git and imported as ``spherex_sdt_baseline`` (all its imports of
-    itself are relative, so it runs beside this one)."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BASELINE, "src/spherex_sdt"], check=True,
-                             capture_output=True).stdout
-    dest = work / f"baseline-{BASELINE}"
-    if not (dest / "spherex_sdt_baseline").exists():
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(dest / "tmp", filter="data")
-        (dest / "tmp" / "src" / "spherex_sdt").rename(dest / "spherex_sdt_baseline")
-    sys.path.insert(0, str(dest))
-    return importlib.import_module("spherex_sdt_baseline.tasks.spectra")
-
-
 def _spectra_set(work, n_sources=25):
     """A light archive with ``n_sources`` injected stars in 48 files, and their cutouts fetched into a cache."""
     from spherex_sdt.tasks.archive import fetch_source_cutouts
@@ -244,7 +229,8 @@ def per_source_exposure(args, work):
     from spherex_sdt.tasks.spectra import measure_spectra
 
     manifest, maps, truth = _spectra_set(work)
-    baseline = _baseline_package(work)
+    baseline_package(BASELINE, work)
+    baseline = importlib.import_module("spherex_sdt_baseline.tasks.spectra")
     n = int(np.sum(Table.read(manifest)["status"] == "ok"))
     flags = with_defaults(SCHEMA, "flags", {})
     params = {"radii_px": list(RADII), "annulus_px": [7.0, 16.0], "bad_flags": flags["photometry_bad"],

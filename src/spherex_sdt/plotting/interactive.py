@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from ..spectra.assemble import ab_magnitude
 from .figures import _symmetric_limit
 
 __all__ = ["explore_page", "standalone_html", "catalog_source_data", "spectrum_source_data", "sky_grid",
@@ -221,6 +220,8 @@ def spectrum_source_data(spectra, radius, *, detector_colours, markers=None):
 
 
 def _binned_source_data(binned, markers):
+    from ..spectra.assemble import ab_magnitude  # here: importing spectra brings photutils and scipy.stats
+
     out = {k: [] for k in ("id", "wavelength", "flux", "lo", "hi", "mag", "n", "marker")}
     for cid, table in binned.items():
         if table is None or len(table) == 0:
