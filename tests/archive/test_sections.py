@@ -9,8 +9,8 @@ from astropy.io import fits
 from fsspec.implementations.local import LocalFileSystem
 
 from spherex_sdt.archive.cutouts import make_cutout
-from spherex_sdt.archive.sections import (LayoutCache, Transfer, _Ranges, batched_cutouts, merge_gap_bytes,
-                                          merge_ranges, read_layout)
+from spherex_sdt.archive.sections import (LayoutCache, Transfer, _hinted_requests, _Ranges, batched_cutouts,
+                                          merge_gap_bytes, merge_ranges, read_layout)
 from spherex_sdt.errors import ArchiveError, NoCoverageError
 
 from ..conftest import TARGET
@@ -128,6 +128,8 @@ def test_a_file_laid_out_like_the_last_one_read_is_read_exactly(small_archive, t
     pixels = fs.last_batch
     assert fs.calls["size"] == 0  # the size comes from the hint, and the walk ends where the hint's did
     assert transfer.bytes - sum(e - s for s, e in pixels) == header_bytes  # every header asked for exactly
+    # every header in one round trip (where they follow one another, one request), every pixel in another
+    assert fs.calls["cat_ranges"] == transfer.round_trips == 2 and fs.calls["cat_file"] == 0
     for (ra, dec), cutout in zip(_positions(second, 2), cutouts):
         assert_equals_local_cut(cutout, second, ra, dec, 0.05)
     # a file laid out differently (a longer IMAGE header) is noticed and read as it comes
@@ -141,6 +143,21 @@ def test_a_file_laid_out_like_the_last_one_read_is_read_exactly(small_archive, t
     assert fs.calls["size"] == 1
     for (ra, dec), cutout in zip(positions, cutouts):
         assert_equals_local_cut(cutout, tmp_path / "other.fits", ra, dec, 0.05)
+    # with that longer file as the hint, the last header guessed runs past the end of a file laid out as usual
+    assert _hinted_requests(layouts.latest())[1][-1] > first.stat().st_size
+    fs = CountingFileSystem.new()
+    cutouts, _ = batched_cutouts(fs, str(first), _positions(first, 2), 0.05, source="4", layouts=layouts)
+    assert layouts.latest() is layouts.get("4") and fs.calls["size"] == 1
+    for (ra, dec), cutout in zip(_positions(first, 2), cutouts):
+        assert_equals_local_cut(cutout, first, ra, dec, 0.05)
+    # a guessed header that fails to arrive is read again on its own
+    layouts.put("2", layouts.get("2"))  # the usual layout as the hint again
+    fs = CountingFileSystem.new()
+    fs.fail_next = 2
+    cutouts, transfer = batched_cutouts(fs, str(first), _positions(first, 2), 0.05, source="5", layouts=layouts)
+    assert fs.calls["size"] == 0 and fs.calls["cat_ranges"] == 2 + 2  # the failed two, one round trip each
+    for (ra, dec), cutout in zip(_positions(first, 2), cutouts):
+        assert_equals_local_cut(cutout, first, ra, dec, 0.05)
 
 
 def test_n_sources_on_m_files_cost_m_round_trips_beyond_uncached_headers(small_archive):

@@ -109,6 +109,17 @@ class _Ranges:
         self.transfer.bytes += sum(e - s for s, e in zip(starts, ends))
         return out
 
+    def fetch_guesses(self, starts, ends):
+        """Like `fetch`, for ranges that may not exist (guessed from another file's layout): nothing is retried, and
+        a range that failed or came back short (past the end of a shorter file) gives what came back, or b""."""
+        starts, ends = [int(s) for s in starts], [int(e) for e in ends]
+        self.transfer.round_trips += 1
+        self.transfer.requests += len(starts)
+        chunks = self.fs.cat_ranges([self.path] * len(starts), starts, ends, on_error="return")
+        out = [b"" if isinstance(chunk, BaseException) else bytes(chunk) for chunk in chunks]
+        self.transfer.bytes += sum(len(chunk) for chunk in out)
+        return out
+
 
 @dataclass
 class _Plane:
@@ -232,14 +243,30 @@ def _hinted_bytes(hint, k):
     return total
 
 
+def _hinted_requests(hint):
+    """Byte ranges holding every header (and small HDU) of a file laid out like ``hint``, one per run of
+    `_hinted_bytes`, to be asked for in one round trip."""
+    starts, ends, k = [], [], 0
+    while k < len(hint.spans):
+        start = hint.spans[k][0]
+        starts.append(start)
+        ends.append(min(start + max(_hinted_bytes(hint, k), 2880), hint.size))
+        k += 1
+        while k < len(hint.spans) and hint.spans[k][0] + hint.spans[k][1] <= ends[-1]:
+            k += 1  # a header this range holds (PRIMARY's run goes on into the IMAGE header)
+    return starts, ends
+
+
 def read_layout(ranges, size, header_bytes, *, source, hint=None):
     """What a remote file's headers say: per HDU a `_Plane` (pixels read later as ranges) or its raw bytes (HDUs
     without pixel planes, PRIMARY and WCS-WAVE, read whole).
 
-    Each header is read with one request of ``header_bytes`` (more if it is longer). With a ``hint`` (the layout of
-    another file of the same kind), each request asks for exactly that file's header and small-HDU bytes, and the
-    file's size is taken from the hint: a file laid out differently is noticed at its first differing header, and
-    its size is then asked for (``size`` may be a callable that asks).
+    Each header is read with one request of ``header_bytes`` (more if it is longer), one after the other: each says
+    where the next one starts. With a ``hint`` (the layout of another file of the same kind), every header is asked
+    for at once, in one round trip, at the hint's offsets and exactly the hint's header and small-HDU bytes, and the
+    file's size is taken from the hint. Each header is still parsed from this file's bytes and checked against the
+    hint (its length, and its data's): a file laid out differently is noticed at its first differing header, its
+    size is then asked for (``size`` may be a callable that asks), and from there it is read as it comes.
 
     Raises
     ------
@@ -250,10 +277,13 @@ def read_layout(ranges, size, header_bytes, *, source, hint=None):
     from astropy.io import fits
 
     window = max(int(header_bytes), 2880)
-    held = {"start": 0, "bytes": b""}
+    held = []  # (start, bytes) of every range read
     known = {"size": size if not callable(size) else None}
     if known["size"] is None and hint is None:
         known["size"] = size()
+    if known["size"] is None:  # laid out like the hint: every header in one round trip
+        starts, ends = _hinted_requests(hint)
+        held.extend((start, chunk) for start, chunk in zip(starts, ranges.fetch_guesses(starts, ends)) if chunk)
 
     def file_size():
         if known["size"] is None:
@@ -266,14 +296,22 @@ def read_layout(ranges, size, header_bytes, *, source, hint=None):
             return hint.spans[k]
         return None
 
+    def holding(offset):
+        """The bytes read from ``offset`` on, to the end of the range that holds it (empty if none does)."""
+        for start, chunk in reversed(held):
+            if start <= offset < start + len(chunk):
+                return chunk[offset - start:]
+        return b""
+
     def get(start, end):
-        have = held["bytes"]
-        if not (held["start"] <= start and end <= held["start"] + len(have)):
-            (held["bytes"],) = ranges.fetch([start], [end])
-            if len(held["bytes"]) != end - start:
-                raise ArchiveError(f"{source}: bytes {start}-{end - 1} came back as {len(held['bytes'])} bytes")
-            held["start"] = start
-        return held["bytes"][start - held["start"]:end - held["start"]]
+        have = holding(start)
+        if len(have) >= end - start:
+            return have[:end - start]
+        (chunk,) = ranges.fetch([start], [end])
+        if len(chunk) != end - start:
+            raise ArchiveError(f"{source}: bytes {start}-{end - 1} came back as {len(chunk)} bytes")
+        held.append((start, chunk))
+        return chunk
 
     entries, spans, offset = [], [], 0
     while True:
@@ -283,10 +321,8 @@ def read_layout(ranges, size, header_bytes, *, source, hint=None):
         if guess is None and offset >= file_size():
             break
         # what is already held, else one request: the hinted header and data, or a window
-        have_end = held["start"] + len(held["bytes"])
-        if held["start"] <= offset < have_end:
-            text = get(offset, have_end)
-        else:
+        text = holding(offset)
+        if not text:
             ask = window if guess is None else _hinted_bytes(hint, len(entries))
             limit = hint.size if guess is not None else file_size()
             text = get(offset, min(offset + max(ask, 2880), limit))
