@@ -103,12 +103,13 @@ def run_baseline(service, positions, work, threads, *, service_cutouts=False):
         k, (ra, dec, row) = k_item
         dest = work / f"cut-{k}.fits"
         if service_cutouts:
-            backend._get(f"{backend.data_url}{row['key']}?center={ra:.7f},{dec:.7f}d&size={SIZE_DEG:g}", dest)
+            backend._get("cutout", f"{backend.data_url}{row['key']}?center={ra:.7f},{dec:.7f}d&size={SIZE_DEG:g}",
+                         dest)
         else:
             fs = fsspec.filesystem("http", client_kwargs={"timeout": aiohttp.ClientTimeout(total=60)},
                                    skip_instance_cache=True)
             cut, _, _ = old.remote_cutout(fs, backend.data_url + row["key"], ra, dec, SIZE_DEG, block_size=16384,
-                                          source=row["key"], retry=backend._retrying, layouts=layouts,
+                                          source=row["key"], retry=backend._section_retry("http"), layouts=layouts,
                                           merge_gap=65536)
             cut.writeto(dest, overwrite=True)
         with fits.open(dest, memmap=False) as hdul:  # main's cache verification of every new cutout

@@ -4,7 +4,8 @@ Per file (an S3 object or an HTTP URL):
 
 1. **Headers**, read once per file and kept in a `LayoutCache` for the next batch: the file's size, then one request
    of ``header_bytes`` per HDU (each header says where the next one starts, so these are sequential; a longer
-   header takes another request).
+   header takes another request). A file laid out like one read before has every header asked for in one round
+   trip, at the offsets that file's layout predicts, each checked as it is parsed (`read_layout`).
 2. **Pixels**, every source's at once, in one round trip (one ``cat_ranges`` call): the rows of IMAGE, FLAGS,
    VARIANCE and ZODI that the union of the sources' boxes covers, cut to the columns the boxes cover, and the PSF
    planes of their zones. Ranges less than ``merge_gap`` bytes apart travel as one request (`merge_gap_bytes`

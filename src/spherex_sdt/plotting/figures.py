@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 from astropy.visualization import ZScaleInterval  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.colors import ListedColormap, to_rgba  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.layout_engine import TightLayoutEngine  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -315,7 +315,7 @@ def _points_by_detector(ax, spec, det, value, error, *, keep=None):
     if not ok.any():
         return 0
     lam, val, err, flagged, det = lam[ok], val[ok], err[ok], flagged[ok], det[ok]
-    colours = np.array([matplotlib.colors.to_rgba(DETECTOR_COLOURS.get(d, "k")) for d in det.tolist()])
+    colours = np.array([to_rgba(DETECTOR_COLOURS.get(d, "k")) for d in det.tolist()])
     bar = np.where(np.isfinite(err), err, 0.0)
     ax.vlines(lam, val - bar, val + bar, colors=colours, lw=0.8, zorder=2)
     faces = colours.copy()

@@ -1,4 +1,5 @@
-"""Tasks of the figures stage: PNGs of a pair, the interactive page, the Firefly push, spectrum plots."""
+"""Tasks of the figures stage: PNGs of a pair, the interactive page, the Firefly push (the spectrum and light-curve
+PNGs are made by `spherex_sdt.tasks.spectra.measure_spectra`)."""
 
 import html
 import json
@@ -13,7 +14,7 @@ from ..io.atomic import atomic_path
 from ..io.difference_file import read_difference
 from .common import now_utc
 
-__all__ = ["plot_difference", "interactive_page", "push_firefly", "plot_spectrum_table"]
+__all__ = ["plot_difference", "interactive_page", "push_firefly"]
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +145,3 @@ def push_firefly(difference, catalog, url, channel, output, *, target="", pair="
         Path(tmp).write_text(json.dumps(record, indent=1, default=str) + "\n")
     log.info("shown in Firefly at %s (channel %s): %s", url, channel, shown)
     return record
-
-
-def plot_spectrum_table(table, radius, output, *, truth=None, binned=None):
-    """PNG of a spectrum table at one aperture radius, with its binned spectrum and an optional truth curve."""
-    from ..plotting import plot_spectrum as _plot
-
-    _plot(table, radius, f"source {table.meta['source']} ({table.meta['ra_deg']:.5f}, {table.meta['dec_deg']:.5f})",
-          output, truth=truth, binned=binned)
