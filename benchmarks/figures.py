@@ -32,7 +32,7 @@ from git_baseline import baseline_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-BASELINE = "68e16e0"
+BASELINE = "f12b2f6"
 """main before plot_difference's figures were made fast."""
 TARGET = {"target": "bench", "ra_deg": 210.80227, "dec_deg": 54.34895}
 
