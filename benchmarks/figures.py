@@ -65,12 +65,15 @@ def make_pair(work, size):
                                                 "collection": settings.collection})
     ra, dec = TARGET["ra_deg"], TARGET["dec_deg"]
     search_images("bench", ra, dec, 50, archive, work / "images.ecsv")
-    fetch_pair_images(work / "images.ecsv", "D2-D4", ra, dec, 10, None, archive, work / "cache", work / "pair.ecsv")
-    flags = with_defaults(SCHEMA, "flags", {})
     section = with_defaults(SCHEMA, "difference", {"size_px": size})
+    fetch_pair_images(work / "images.ecsv", "D2-D4", ra, dec, size // 2 + section["background_margin_px"] + 2,
+                      section["max_dt_days"], archive, work / "cache", work / "pair.ecsv", visits=section["visits"],
+                      max_visits=section["max_visits"], box_px=size, threads=2)
+    flags = with_defaults(SCHEMA, "flags", {})
     params = {key: section[key] for key in ("size_px", "background_margin_px", "background_box_px",
-                                            "background_filter", "bad_fraction_limit")}
-    params.update(bad_flags=flags["photometry_bad"], background_flags=flags["background_bad"])
+                                            "background_filter", "bad_fraction_limit", "stack_clip_sigma",
+                                            "stack_flux_tolerance")}  # as the workflow's get_difference_params
+    params.update(detection_flags=sorted(flags["detection_bad"]), background_flags=sorted(flags["background_bad"]))
     make_difference(work / "pair.ecsv", root / sapm_key(settings, 2), root / sapm_key(settings, 4), ra, dec, params,
                     work / "difference.fits", target="bench")
     sex = ROOT / "config" / "sextractor"
