@@ -26,3 +26,14 @@ def test_config_readme_is_up_to_date():
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "config_docs.py"), "--check"], capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_key_has_a_type():
+    """oneOf/anyOf alternatives, constants and $defs references are named too (difference.visits: "all" or an
+    integer; the simulation's sigma ranges)."""
+    text = (ROOT / "config" / "README.md").read_text(encoding="utf-8")
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| `")]
+    assert rows
+    assert [row[0] for row in rows if not row[1].strip()] == []
+    visits = next(row for row in rows if row[0] == "| `difference.visits`")
+    assert visits[1] == '`"all"` or integer (≥ 1)'

@@ -32,7 +32,19 @@ Target lists (`targets`) are described in the README ("Using it on the real arch
 """
 
 
-def _type(node):
+def _type(node, defs=None):
+    """The type column: JSON-schema types, enums, constants, alternatives (oneOf/anyOf) and ``$defs`` references."""
+    defs = defs or {}
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        if name not in defs:
+            raise KeyError(f"{SCHEMA}: {node['$ref']} is not among the schema's $defs")
+        node = {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}
+    for key in ("oneOf", "anyOf"):
+        if key in node:
+            return " or ".join(_type(option, defs) for option in node[key])
+    if "const" in node:
+        return f"`{json.dumps(node['const'])}`"
     if "enum" in node:
         return "one of " + ", ".join(f"`{v}`" for v in node["enum"])
     kind = node.get("type", "")
@@ -40,10 +52,12 @@ def _type(node):
     text = " or ".join(str(k) for k in kinds if k)
     if "array" in kinds and "items" in node:
         items = node["items"]
-        if "$ref" in items:
+        if items.get("$ref", "").endswith("/flag"):
             text = "array of FLAGS names"
-        elif "type" in items:
-            text = f"array of {items['type']}"
+        else:
+            text = f"array of {_type(items, defs)}"
+        if "minItems" in node and node.get("maxItems") == node["minItems"]:
+            text += f", {node['minItems']} items"
     bounds = [f"{op} {node[key]}" for key, op in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"),
                                                   ("exclusiveMaximum", "<")) if key in node]
     if "pattern" in node:
@@ -77,15 +91,16 @@ def reference(schema):
     plain = [(k, v) for k, v in top if v.get("type") != "object"]
     sections = [(k, v) for k, v in top if v.get("type") == "object"]
     required = set(schema.get("required", ()))
+    defs = schema.get("$defs", {})
     lines += ["## Top level", "", "| key | type | default | description |", "|---|---|---|---|"]
-    lines += [f"| `{k}` | {_cell(_type(v))} | {_cell(_default(v, k in required))} | {_cell(v.get('description', ''))} |"
-              for k, v in plain]
+    lines += [f"| `{k}` | {_cell(_type(v, defs))} | {_cell(_default(v, k in required))} | "
+              f"{_cell(v.get('description', ''))} |" for k, v in plain]
     for key, node in sections:
         lines += ["", f"## `{key}`", "", _cell(node.get("description", "")) + (
             " (required)" if key in required else ""), "",
                   "| key | type | default | description |", "|---|---|---|---|"]
         for name, child, is_required in _rows(node, f"{key}."):
-            lines.append(f"| `{name}` | {_cell(_type(child))} | {_cell(_default(child, is_required))} | "
+            lines.append(f"| `{name}` | {_cell(_type(child, defs))} | {_cell(_default(child, is_required))} | "
                          f"{_cell(child.get('description', ''))} |")
     return "\n".join(lines) + "\n"
 
