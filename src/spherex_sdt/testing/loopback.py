@@ -140,6 +140,8 @@ class LoopbackIrsa:
         self._rng = random.Random(self.faults.seed)
         self._lock = threading.Lock()
         self.requests = []
+        self.body_bytes = 0
+        """Bytes of every answer's body written so far (HTTP and the S3 proxy), for benchmarks."""
         self.injected = Counter()
         self._http = self._thread = self._moto = self._proxy = None
         self.s3_endpoint_url = ""
@@ -254,6 +256,11 @@ class LoopbackIrsa:
             self._rng = random.Random(faults.seed)
             self.injected = Counter()
 
+    def count_body(self, n):
+        """Add ``n`` bytes of an answer's body to ``body_bytes``."""
+        with self._lock:
+            self.body_bytes += int(n)
+
     def uniform(self):
         """A seeded random number in [0, 1), shared by the request threads."""
         with self._lock:
@@ -349,11 +356,14 @@ class _FaultyHandler(BaseHTTPRequestHandler):
             return self._end_head()
         self.end_headers()
         if self._truncate:  # the announced length, then a random part of the body: anywhere, also mid-VOTable
-            self.wfile.write(body[: int(self.service.uniform() * len(body))])
+            part = body[: int(self.service.uniform() * len(body))]
+            self.wfile.write(part)
+            self.service.count_body(len(part))
             self.wfile.flush()
             self.close_connection = True
             return None
         self.wfile.write(body)
+        self.service.count_body(len(body))
         return None
 
     def _end_head(self):
