@@ -6,7 +6,8 @@ module imports nothing, so reading a version costs the workflow nothing while it
 
 __all__ = ["PHOTOMETRY_ALGORITHM"]
 
-PHOTOMETRY_ALGORITHM = "6"
+PHOTOMETRY_ALGORITHM = "7"
 """Forced aperture + PSF photometry on cutouts (``spherex_sdt.photometry``), and the spectrum files' layout
 (5: one row per exposure sorted by wavelength, the other radii as columns; 6: pixels disagreeing with the PSF fit
-are rejected, quality bits 32 and 64)."""
+are rejected, quality bits 32 and 64; 7: when pixels are rejected, the source's position is fitted to the others
+and every pixel judged again there)."""

@@ -94,7 +94,69 @@ def annulus_background(flux, background_bad, x, y, annulus, *, min_annulus_pixel
     return float(value), float(var), n_ann
 
 
-def reject_spikes(data, variance, bad, psf, x, y, *, radius, sigma, model_error, suspect=None, suspect_sigma=None):
+def _leave_one_out_rejection(d, v, basis, limit, model_error, keep):
+    """Reject, worst first, the pixels farther than their ``limit`` from the linear model ``basis @ coeffs`` fitted
+    to the other kept pixels (weights 1 / ``v``); returns the pixels kept.
+
+    The fit without pixel i is had in closed form from the full fit: its residual there is ``r_i / (1 - h_i)`` and
+    its prediction's variance ``q_i / (1 - h_i)``, with ``q_i = x_i C x_i`` (``C`` the coefficients' covariance)
+    and the leverage ``h_i = q_i / v_i``.
+    """
+    keep = keep.copy()
+    n_terms = basis.shape[1]
+    while keep.sum() > n_terms + 2:
+        w = np.where(keep, 1.0 / v, 0.0)
+        weighted = basis * w[:, None]
+        try:
+            cov = np.linalg.inv(weighted.T @ basis)
+        except np.linalg.LinAlgError:
+            break
+        coeffs = cov @ (weighted.T @ d)
+        q = np.einsum("ij,jk,ik->i", basis, cov, basis)
+        h = np.clip(w * q, 0.0, 1.0 - 1e-9)
+        resid = (d - basis @ coeffs) / (1.0 - h)  # for rejected pixels (w = 0) simply the residual
+        model = d - resid
+        scale = np.sqrt(v + q / (1.0 - h) + (model_error * np.abs(model)) ** 2)
+        z = np.where(keep, np.abs(resid) / scale / limit, 0.0)  # in units of each pixel's limit
+        worst = int(np.argmax(z))
+        if z[worst] <= 1.0:
+            break
+        keep[worst] = False
+    return keep
+
+
+def _fit_position(d, v, psf_at, rows, cols, x, y, keep, *, start, max_shift, iterations=12, step=0.02,
+                  max_step=0.1):
+    """Position of the PSF model fitted to the kept pixels (Gauss-Newton from ``start``, flux free), or None when
+    it lies further than ``max_shift`` pixels from (x, y) or the fit finds no positive flux."""
+    w = np.where(keep, 1.0 / v, 0.0)
+    xf, yf = start
+    for _ in range(iterations):
+        p = psf_at(xf, yf)[rows, cols]
+        dpx = (psf_at(xf + step, yf)[rows, cols] - psf_at(xf - step, yf)[rows, cols]) / (2 * step)
+        dpy = (psf_at(xf, yf + step)[rows, cols] - psf_at(xf, yf - step)[rows, cols]) / (2 * step)
+        basis = np.stack([p, dpx, dpy], axis=1)
+        weighted = basis * w[:, None]
+        try:
+            flux, bx, by = np.linalg.solve(weighted.T @ basis, weighted.T @ d)
+        except np.linalg.LinAlgError:
+            return None
+        if not flux > 0:
+            return None
+        dx, dy = bx / flux, by / flux
+        length = np.hypot(dx, dy)
+        if length > max_step:  # the linear model holds only near the current position: damped steps
+            dx, dy = dx * max_step / length, dy * max_step / length
+        xf, yf = xf + dx, yf + dy
+        if np.hypot(xf - x, yf - y) > max_shift:
+            return None
+        if length < 1e-3:
+            break
+    return xf, yf
+
+
+def reject_spikes(data, variance, bad, psf, x, y, *, radius, sigma, model_error, suspect=None, suspect_sigma=None,
+                  psf_at=None, max_shift=0.5):
     """Pixels near (x, y) that disagree with the PSF model fitted to the other pixels by more than ``sigma``.
 
     The flux is fitted linearly (position fixed, background already subtracted) to the good pixels a circle of
@@ -105,6 +167,12 @@ def reject_spikes(data, variance, bad, psf, x, y, *, radius, sigma, model_error,
     already make them ``suspect`` (TRANSIENT, OUTLIER, OVERFLOW) are held to the stricter ``suspect_sigma``: a
     flag is evidence, and a spike of a few sigma on a bright core otherwise hides in the model error.
 
+    A bright source a fraction of a pixel from (x, y) (a catalogue position error, proper motion) leaves a
+    residual of both signs across its core that a fixed-position fit calls spikes. So when pixels are rejected
+    and ``psf_at`` is given, the source's position is fitted (within ``max_shift`` pixels, to the pixels not
+    rejected) and the comparison made again from scratch with the PSF there and its two position derivatives
+    in the model: what a small shift explains is kept, a spike still is not.
+
     Parameters
     ----------
     data, variance : 2D ndarray
@@ -112,10 +180,14 @@ def reject_spikes(data, variance, bad, psf, x, y, *, radius, sigma, model_error,
     bad : 2D bool ndarray
         Pixels already excluded (never rejected again).
     psf : 2D ndarray
-        Fraction of the source's flux in each pixel (`pixelated_psf`).
+        Fraction of the source's flux in each pixel (`pixelated_psf`) at (x, y).
     radius, sigma, model_error : float
     suspect : 2D bool ndarray, optional
     suspect_sigma : float, optional
+    psf_at : callable, optional
+        ``psf_at(x, y)``: the ``psf`` image for a source at (x, y), e.g. `pixelated_psf` of the zone's plane.
+    max_shift : float
+        The largest position change (pixels) fitted; a source further off keeps the fixed-position rejection.
 
     Returns
     -------
@@ -133,20 +205,20 @@ def reject_spikes(data, variance, bad, psf, x, y, *, radius, sigma, model_error,
     limit = np.full(d.size, float(sigma))
     if suspect is not None and suspect_sigma is not None:
         limit[suspect[rows, cols]] = float(suspect_sigma)
-    keep = np.ones(d.size, bool)
-    while keep.sum() > 3:
-        w = np.where(keep, 1.0 / v, 0.0)
-        norm, dot = np.sum(w * p * p), np.sum(w * p * d)
-        # leave-one-out flux for every pixel (for rejected ones the fit is simply the current one)
-        norm_i = norm - w * p * p
-        flux_i = (dot - w * p * d) / norm_i
-        resid = d - flux_i * p
-        scale = np.sqrt(v + p * p / norm_i + (model_error * np.abs(flux_i) * p) ** 2)
-        z = np.where(keep, np.abs(resid) / scale / limit, 0.0)  # in units of each pixel's limit
-        worst = int(np.argmax(z))
-        if z[worst] <= 1.0:
+    every = np.ones(d.size, bool)
+    keep = _leave_one_out_rejection(d, v, p[:, None], limit, model_error, every)
+    position = (x, y)
+    for _ in range(3 if psf_at is not None else 0):
+        if keep.all() or keep.sum() <= 5:
             break
-        keep[worst] = False
+        # the position the pixels kept say, then every pixel judged again with the PSF there
+        position = _fit_position(d, v, psf_at, rows, cols, x, y, keep, start=position, max_shift=max_shift)
+        if position is None:
+            break
+        again = _leave_one_out_rejection(d, v, psf_at(*position)[rows, cols][:, None], limit, model_error, every)
+        if np.array_equal(again, keep):
+            break
+        keep = again
     rejected[rows[~keep], cols[~keep]] = True
     return rejected
 
@@ -321,7 +393,8 @@ def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags
     if psf is not None and reject_sigma:
         rejected = reject_spikes(flux - background[0], variance, bad | ~finite, psf, x, y, radius=r_max,
                                  sigma=float(reject_sigma), model_error=float(psf_model_error), suspect=artefact,
-                                 suspect_sigma=reject_sigma_flagged)
+                                 suspect_sigma=reject_sigma_flagged,
+                                 psf_at=lambda xs, ys: pixelated_psf(plane, oversample, xs, ys, image.shape))
     apertures = aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulus, psf=psf,
                                     rejected=rejected, artefact=artefact, background=background)
     if psf is not None:
