@@ -108,8 +108,9 @@ def _psf_at(x, y, fwhm=0.95):
 @pytest.mark.parametrize("peak", [100.0, 1000.0, 10000.0])
 def test_a_source_off_its_position_keeps_its_core(peak):
     """A source 0.2 px from the position given, in 16 directions: the fixed-position comparison takes the dipole
-    the shift leaves for spikes and rejects good core pixels; with the position fitted (``psf_at``) at most 3
-    of the ~600 pixels go."""
+    the shift leaves for spikes and rejects good core pixels (48, 103 and 361 at peaks of 100, 1000 and 10000
+    sigma); with the position fitted (``psf_at``) a fifth of them at 100 sigma, where the fit is noisier (and a
+    refit that would reject a pixel the fixed position kept is not taken), none above."""
     rng = np.random.default_rng(5)
     truth = peak / psf_peak()
     fixed = fitted = 0
@@ -119,8 +120,8 @@ def test_a_source_off_its_position_keeps_its_core(peak):
         fixed += reject_spikes(data, np.ones(SHAPE), np.zeros(SHAPE, bool), _psf(), X, Y, **options).sum()
         fitted += reject_spikes(data, np.ones(SHAPE), np.zeros(SHAPE, bool), _psf(), X, Y, psf_at=_psf_at,
                                 **options).sum()
-    assert fixed >= 16
-    assert fitted <= 3
+    assert fixed >= 40
+    assert fitted <= (0.25 * fixed if peak < 1000 else 0)
 
 
 @pytest.mark.parametrize("where", [(20, 20), (21, 20), (18, 21)])

@@ -170,8 +170,9 @@ def reject_spikes(data, variance, bad, psf, x, y, *, radius, sigma, model_error,
     A bright source a fraction of a pixel from (x, y) (a catalogue position error, proper motion) leaves a
     residual of both signs across its core that a fixed-position fit calls spikes. So when pixels are rejected
     and ``psf_at`` is given, the source's position is fitted (within ``max_shift`` pixels, to the pixels not
-    rejected) and the comparison made again from scratch with the PSF there and its two position derivatives
-    in the model: what a small shift explains is kept, a spike still is not.
+    rejected) and the comparison made again from scratch with the PSF there (up to three times, until the
+    rejected pixels stay the same): what the shift explains is kept, a spike still is not. The fit only ever
+    gives back pixels the fixed-position comparison rejected.
 
     Parameters
     ----------
@@ -206,7 +207,7 @@ def reject_spikes(data, variance, bad, psf, x, y, *, radius, sigma, model_error,
     if suspect is not None and suspect_sigma is not None:
         limit[suspect[rows, cols]] = float(suspect_sigma)
     every = np.ones(d.size, bool)
-    keep = _leave_one_out_rejection(d, v, p[:, None], limit, model_error, every)
+    keep = first = _leave_one_out_rejection(d, v, p[:, None], limit, model_error, every)
     position = (x, y)
     for _ in range(3 if psf_at is not None else 0):
         if keep.all() or keep.sum() <= 5:
@@ -216,7 +217,9 @@ def reject_spikes(data, variance, bad, psf, x, y, *, radius, sigma, model_error,
         if position is None:
             break
         again = _leave_one_out_rejection(d, v, psf_at(*position)[rows, cols][:, None], limit, model_error, every)
-        if np.array_equal(again, keep):
+        # the fit may only give back pixels the fixed position rejected: a position drawn towards a cluster of
+        # spikes must not trade them for good pixels
+        if np.array_equal(again, keep) or np.any(~again & first):
             break
         keep = again
     rejected[rows[~keep], cols[~keep]] = True
