@@ -23,6 +23,7 @@ class CountingFileSystem(LocalFileSystem):
         super().__init__(**kwargs)
         self.calls = {"size": 0, "cat_ranges": 0, "ranges": 0, "cat_file": 0}
         self.fail_next = 0
+        self.html_next = 0
 
     @classmethod
     def new(cls):
@@ -44,6 +45,10 @@ class CountingFileSystem(LocalFileSystem):
         if self.fail_next:  # the first ranges of this batch fail, as a dropped connection would
             out = [ConnectionResetError("dropped") if k < self.fail_next else chunk for k, chunk in enumerate(out)]
             self.fail_next = 0
+        if self.html_next:  # the first ranges of this batch answered by a proxy's error page, short or long
+            page = b"<!DOCTYPE html><html><head><title>Service temporarily unavailable</title></head></html>"
+            out = [page * (1 + 200 * (k % 2)) if k < self.html_next else chunk for k, chunk in enumerate(out)]
+            self.html_next = 0
         return out
 
     def cat_file(self, path, start=None, end=None, **kwargs):
@@ -154,8 +159,20 @@ def test_a_file_laid_out_like_the_last_one_read_is_read_exactly(small_archive, t
     layouts.put("2", layouts.get("2"))  # the usual layout as the hint again
     fs = CountingFileSystem.new()
     fs.fail_next = 2
-    cutouts, transfer = batched_cutouts(fs, str(first), _positions(first, 2), 0.05, source="5", layouts=layouts)
-    assert fs.calls["size"] == 0 and fs.calls["cat_ranges"] == 2 + 2  # the failed two, one round trip each
+    retried = []
+    cutouts, transfer = batched_cutouts(fs, str(first), _positions(first, 2), 0.05, source="5", layouts=layouts,
+                                        retry=lambda what, call: retried.append(what) or call())
+    # the failed two, one round trip each, through the retry hook
+    assert fs.calls["size"] == 0 and fs.calls["cat_ranges"] == 2 and fs.calls["cat_file"] == len(retried) == 2
+    for (ra, dec), cutout in zip(_positions(first, 2), cutouts):
+        assert_equals_local_cut(cutout, first, ra, dec, 0.05)
+    # a guessed header answered by an error page (shorter or longer than asked) is read again on its own, not parsed
+    fs = CountingFileSystem.new()
+    fs.html_next = 2
+    retried = []
+    cutouts, transfer = batched_cutouts(fs, str(first), _positions(first, 2), 0.05, source="6", layouts=layouts,
+                                        retry=lambda what, call: retried.append(what) or call())
+    assert fs.calls["size"] == 0 and fs.calls["cat_ranges"] == 2 and fs.calls["cat_file"] == len(retried) == 2
     for (ra, dec), cutout in zip(_positions(first, 2), cutouts):
         assert_equals_local_cut(cutout, first, ra, dec, 0.05)
 

@@ -110,6 +110,15 @@ class _Ranges:
         self.transfer.bytes += sum(e - s for s, e in zip(starts, ends))
         return out
 
+    def again(self, start, end):
+        """One range asked for again on its own, through the retry hook (a guessed range that failed or did not
+        hold what was asked for: a retry, counted as one)."""
+        self.transfer.round_trips += 1
+        self.transfer.requests += 1
+        chunk = self.retry(f"{self.path} bytes {start}-{end - 1}", lambda: self._one(start, end))
+        self.transfer.bytes += end - start
+        return chunk
+
     def fetch_guesses(self, starts, ends):
         """Like `fetch`, for ranges that may not exist (guessed from another file's layout): nothing is retried, and
         a range that failed or came back short (past the end of a shorter file) gives what came back, or b""."""
@@ -278,13 +287,13 @@ def read_layout(ranges, size, header_bytes, *, source, hint=None):
     from astropy.io import fits
 
     window = max(int(header_bytes), 2880)
-    held = []  # (start, bytes) of every range read
+    held = []  # (start, bytes, length checked) of every range read; guessed ranges are not checked
     known = {"size": size if not callable(size) else None}
     if known["size"] is None and hint is None:
         known["size"] = size()
     if known["size"] is None:  # laid out like the hint: every header in one round trip
         starts, ends = _hinted_requests(hint)
-        held.extend((start, chunk) for start, chunk in zip(starts, ranges.fetch_guesses(starts, ends)) if chunk)
+        held.extend((start, chunk, False) for start, chunk in zip(starts, ranges.fetch_guesses(starts, ends)) if chunk)
 
     def file_size():
         if known["size"] is None:
@@ -299,7 +308,7 @@ def read_layout(ranges, size, header_bytes, *, source, hint=None):
 
     def holding(offset):
         """The bytes read from ``offset`` on, to the end of the range that holds it (empty if none does)."""
-        for start, chunk in reversed(held):
+        for start, chunk, _ in reversed(held):
             if start <= offset < start + len(chunk):
                 return chunk[offset - start:]
         return b""
@@ -311,7 +320,7 @@ def read_layout(ranges, size, header_bytes, *, source, hint=None):
         (chunk,) = ranges.fetch([start], [end])
         if len(chunk) != end - start:
             raise ArchiveError(f"{source}: bytes {start}-{end - 1} came back as {len(chunk)} bytes")
-        held.append((start, chunk))
+        held.append((start, chunk, True))
         return chunk
 
     entries, spans, offset = [], [], 0
@@ -323,10 +332,19 @@ def read_layout(ranges, size, header_bytes, *, source, hint=None):
             break
         # what is already held, else one request: the hinted header and data, or a window
         text = holding(offset)
-        if not text:
-            ask = window if guess is None else _hinted_bytes(hint, len(entries))
-            limit = hint.size if guess is not None else file_size()
-            text = get(offset, min(offset + max(ask, 2880), limit))
+        magic = b"XTENSION=" if entries else b"SIMPLE  ="
+        if guess is not None and not text.startswith(magic):
+            # the guessed header did not come (a failed request, or an error page a proxy sent in its place, of
+            # any length): asked again on its own, its length checked, through the retry policy
+            held[:] = [(start, chunk, checked) for start, chunk, checked in held
+                       if checked or not start <= offset < start + len(chunk)]
+            text = ranges.again(offset, min(offset + max(_hinted_bytes(hint, len(entries)), 2880), hint.size))
+            held.append((offset, text, True))
+        elif not text:
+            text = get(offset, min(offset + window, file_size()))
+        if not text.startswith(magic):
+            raise ArchiveError(f"{source}: no FITS header at byte {offset} (HDU {len(entries)}): the bytes there start "
+                               f"{bytes(text[:40])!r}")
         end = _end_card(text)
         while end < 0:
             if offset + len(text) >= file_size():
