@@ -20,9 +20,17 @@ log = logging.getLogger(__name__)
 
 
 def _pair_labels(h):
-    labels = (f"D{h['DET_A']} {h['LAM_A']:.3f} µm", f"D{h['DET_B']} {h['LAM_B']:.3f} µm")
-    title = f"{h['PAIR']}: A = {h['OBSID_A']}, B = {h['OBSID_B']} ({h['PAIRRULE']})"
-    return labels, title
+    """Panel labels and the figure title: the pair's two images, or for stacked sides the visits and wavelength
+    range each stack holds (its images were taken at different wavelengths within the detector's band)."""
+    visits = (int(h.get("NVISIT_A", 1)), int(h.get("NVISIT_B", 1)))
+    if visits == (1, 1):
+        labels = (f"D{h['DET_A']} {h['LAM_A']:.3f} µm", f"D{h['DET_B']} {h['LAM_B']:.3f} µm")
+        return labels, f"{h['PAIR']}: A = {h['OBSID_A']}, B = {h['OBSID_B']} ({h['PAIRRULE']})"
+    labels = tuple(f"D{h[f'DET_{s}']} {h[f'LAM_{s}']:.3f} µm ({n} visit{'s' if n > 1 else ''})"
+                   for s, n in zip("AB", visits))
+    ranges = ", ".join(f"{s} {h.get(f'LAMMIN_{s}', h[f'LAM_{s}']):.2f}-{h.get(f'LAMMAX_{s}', h[f'LAM_{s}']):.2f} µm"
+                       for s in "AB")
+    return labels, f"{h['PAIR']}: stacks of {visits[0]} and {visits[1]} visits ({ranges}); grid of B = {h['OBSID_B']}"
 
 
 def plot_difference(difference, catalog, selected, outputs, *, target=""):
