@@ -51,7 +51,6 @@ from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photo
 from scipy.interpolate import RegularGridInterpolator
 
 from spherex_sdt.archive import LocalArchive
-from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, PHOTOMETRY_BAD_FLAGS
 from spherex_sdt.calibration.flags import SPHEREX_FLAGS
 from spherex_sdt.config import with_defaults
 from spherex_sdt.io import read_solid_angle_map, read_spectral_image, write_table
@@ -65,6 +64,7 @@ from git_baseline import baseline_package
 RADII = (3.0, 4.0, 5.0)
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+FLAGS = with_defaults(SCHEMA, "flags")
 REJECT = {k: v for k, v in with_defaults(SCHEMA, "photometry").items()
           if k in ("reject_sigma", "reject_sigma_flagged", "psf_model_error")}
 BASELINE = "f12b2f6"
@@ -146,7 +146,7 @@ def per_cutout(args, work):
         image = read_spectral_image(path, cutout=True)
         reading += time.perf_counter() - t_read
         m = measure_cutout(image, maps[image.detector], ra, dec, radii=RADII, annulus=(7.0, 16.0),
-                           bad_flags=PHOTOMETRY_BAD_FLAGS, background_flags=BACKGROUND_BAD_FLAGS, **REJECT)
+                           bad_flags=FLAGS["photometry_bad"], background_flags=FLAGS["background_bad"], **REJECT)
         m.update(obs_id=image.obs_id, expid=image.expid, detector=image.detector, mjd=image.mjd)
         measurements.append(m)
     t_write = time.perf_counter()

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from spherex_sdt.calibration import PHOTOMETRY_BAD_FLAGS, bad_pixel_mask, flag_bits, flag_counts
+from spherex_sdt.calibration import bad_pixel_mask, flag_bits, flag_counts
 from spherex_sdt.errors import DataFormatError
 
-from ..conftest import REAL
+from ..conftest import REAL, config_section
 
 
 @pytest.fixture(name="real_flags_header")
@@ -29,7 +29,7 @@ def test_mask_by_bit_not_by_value(real_flags_header):
     bits = flag_bits(real_flags_header)
     source, overflow, hot, full = (1 << bits[n] for n in ("SOURCE", "OVERFLOW", "HOT", "FULLSAMPLE"))
     flags = np.array([[0, source, source | overflow, source | full], [hot, hot | source, overflow, full]], np.int32)
-    bad = bad_pixel_mask(flags, bits, PHOTOMETRY_BAD_FLAGS)
+    bad = bad_pixel_mask(flags, bits, config_section("flags")["photometry_bad"])  # the default on-source list
     # SOURCE and FULLSAMPLE never make a pixel bad; OVERFLOW is not in the on-source list; HOT is, in any combination
     assert bad.tolist() == [[False, False, False, False], [True, True, False, False]]
     bad_bg = bad_pixel_mask(flags, bits, ("SOURCE", "OVERFLOW"))

@@ -10,7 +10,7 @@ from spherex_sdt.tasks.common import settings_hash
 from spherex_sdt.tasks.spectra import source_spectrum
 from spherex_sdt.archive import LocalArchive, open_archive
 from spherex_sdt.testing.loopback import LoopbackIrsa
-from spherex_sdt.calibration import BACKGROUND_BAD_FLAGS, PHOTOMETRY_BAD_FLAGS, WAVELENGTH_SOURCES, sample_parent_maps
+from spherex_sdt.calibration import WAVELENGTH_SOURCES, sample_parent_maps
 from spherex_sdt.detectors import DETECTORS
 from spherex_sdt.errors import DataFormatError
 from spherex_sdt.io import read_solid_angle_map, read_spectral_image, read_spectral_wcs
@@ -183,8 +183,9 @@ def test_source_spectrum_takes_wavelengths_from_the_calibration(small_archive, c
             for p in cutouts if p.name.startswith(f"{src['source_id']}-")]
     manifest = Table(rows=rows)
     omegas = {d: read_solid_angle_map(root / sapm_key(SMALL, d)) for d in DETECTORS}
-    params = {"radii_px": [2.0, 3.0], "annulus_px": [7.0, 16.0], "bad_flags": sorted(PHOTOMETRY_BAD_FLAGS),
-              "background_flags": sorted(BACKGROUND_BAD_FLAGS), "reject_sigma": 5.0, "reject_sigma_flagged": 3.0,
+    flags = config_section("flags")
+    params = {"radii_px": [2.0, 3.0], "annulus_px": [7.0, 16.0], "bad_flags": flags["photometry_bad"],
+              "background_flags": flags["background_bad"], "reject_sigma": 5.0, "reject_sigma_flagged": 3.0,
               "psf_model_error": 0.05}
     ra, dec = float(src["ra"]), float(src["dec"])
     table = source_spectrum(manifest, ra, dec, "0001", omegas, params, radius=2.0)

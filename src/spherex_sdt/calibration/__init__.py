@@ -2,9 +2,6 @@
 
 from .flags import (
     ARTEFACT_FLAGS,
-    BACKGROUND_BAD_FLAGS,
-    DETECTION_BAD_FLAGS,
-    PHOTOMETRY_BAD_FLAGS,
     SPHEREX_FLAGS,
     bad_pixel_mask,
     canonical_flags,
@@ -22,9 +19,6 @@ from .units import (
 
 __all__ = [
     "ARTEFACT_FLAGS",
-    "BACKGROUND_BAD_FLAGS",
-    "DETECTION_BAD_FLAGS",
-    "PHOTOMETRY_BAD_FLAGS",
     "SPHEREX_FLAGS",
     "bad_pixel_mask",
     "canonical_flags",

@@ -12,9 +12,6 @@ from ..errors import DataFormatError, InvalidInputError
 
 __all__ = [
     "SPHEREX_FLAGS",
-    "PHOTOMETRY_BAD_FLAGS",
-    "BACKGROUND_BAD_FLAGS",
-    "DETECTION_BAD_FLAGS",
     "ARTEFACT_FLAGS",
     "flag_bits",
     "canonical_flags",
@@ -48,22 +45,6 @@ SPHEREX_FLAGS = {
     "SNOWBALL": (27, "Pixel part of a snowball artifact"),
     "HALO": (28, "Pixel part of a transient halo"),
 }
-
-# Explanatory Supplement recommendations as summarised in spherex-data.md §7 (configurable in the workflow); the
-# on-source list keeps TRANSIENT, OUTLIER and OVERFLOW because bright sources trip them: apertures then reject
-# spikes by their disagreement with the PSF (spherex_sdt.photometry)
-PHOTOMETRY_BAD_FLAGS = ("SUR_ERROR", "NONFUNC", "MISSING_DATA", "HOT", "COLD", "NONLINEAR", "PERSIST")
-BACKGROUND_BAD_FLAGS = (
-    "OVERFLOW", "SUR_ERROR", "NONFUNC", "MISSING_DATA", "HOT", "COLD", "NONLINEAR", "PERSIST", "OUTLIER",
-    "SOURCE", "TRANSIENT", "GHOST", "GHOST_FPA", "GHOST_EXT", "BLOOM", "SNOWBALL", "HALO",
-)
-
-# detection: every bit that marks an unreliable value in one exposure. A spike there looks like a source in a
-# difference image, and a masked pixel costs detection nothing (masked pixels are interpolated over)
-DETECTION_BAD_FLAGS = (
-    "TRANSIENT", "OUTLIER", "SUR_ERROR", "OVERFLOW", "NONFUNC", "MISSING_DATA", "HOT", "COLD", "NONLINEAR", "PERSIST",
-    "GHOST", "GHOST_FPA", "GHOST_EXT", "BLOOM", "SNOWBALL", "HALO",
-)
 
 ARTEFACT_FLAGS = ("TRANSIENT", "OUTLIER", "OVERFLOW")
 """Bits whose pixels the on-source list keeps in apertures although their values may be off (spikes, overflowed
