@@ -155,27 +155,18 @@ def test_a_file_laid_out_like_the_last_one_read_is_read_exactly(small_archive, t
     assert layouts.latest() is layouts.get("4") and fs.calls["size"] == 1
     for (ra, dec), cutout in zip(_positions(first, 2), cutouts):
         assert_equals_local_cut(cutout, first, ra, dec, 0.05)
-    # a guessed header that fails to arrive is read again on its own
+    # a guessed header that fails to arrive, or is answered by an error page (shorter or longer than asked), is read
+    # again on its own through the retry hook (one round trip each), never parsed
     layouts.put("2", layouts.get("2"))  # the usual layout as the hint again
-    fs = CountingFileSystem.new()
-    fs.fail_next = 2
-    retried = []
-    cutouts, transfer = batched_cutouts(fs, str(first), _positions(first, 2), 0.05, source="5", layouts=layouts,
-                                        retry=lambda what, call: retried.append(what) or call())
-    # the failed two, one round trip each, through the retry hook
-    assert fs.calls["size"] == 0 and fs.calls["cat_ranges"] == 2 and fs.calls["cat_file"] == len(retried) == 2
-    for (ra, dec), cutout in zip(_positions(first, 2), cutouts):
-        assert_equals_local_cut(cutout, first, ra, dec, 0.05)
-    # a guessed header answered by an error page (shorter or longer than asked) is read again on its own, not parsed
-    fs = CountingFileSystem.new()
-    fs.html_next = 2
-    retried = []
-    cutouts, transfer = batched_cutouts(fs, str(first), _positions(first, 2), 0.05, source="6", layouts=layouts,
-                                        retry=lambda what, call: retried.append(what) or call())
-    assert fs.calls["size"] == 0 and fs.calls["cat_ranges"] == 2 and fs.calls["cat_file"] == len(retried) == 2
-    for (ra, dec), cutout in zip(_positions(first, 2), cutouts):
-        assert_equals_local_cut(cutout, first, ra, dec, 0.05)
-
+    for fault in ("fail_next", "html_next"):
+        fs = CountingFileSystem.new()
+        setattr(fs, fault, 2)
+        retried = []
+        cutouts, _ = batched_cutouts(fs, str(first), _positions(first, 2), 0.05, source=fault, layouts=layouts,
+                                     retry=lambda what, call, retried=retried: retried.append(what) or call())
+        assert fs.calls["size"] == 0 and fs.calls["cat_ranges"] == 2 and fs.calls["cat_file"] == len(retried) == 2
+        for (ra, dec), cutout in zip(_positions(first, 2), cutouts):
+            assert_equals_local_cut(cutout, first, ra, dec, 0.05)
 
 def test_n_sources_on_m_files_cost_m_round_trips_beyond_uncached_headers(small_archive):
     files = _files(small_archive, 4)
