@@ -161,8 +161,11 @@ def time_measure_spectra(root, manifest_path, work, settings):
     from spherex_sdt.tasks.spectra import measure_spectra
 
     flags = complete(SCHEMA, "flags", {})
+    photometry = complete(SCHEMA, "photometry", {})
     params = {"radii_px": [2.0, 3.0, 4.0], "annulus_px": [7.0, 16.0], "bad_flags": flags["photometry_bad"],
-              "background_flags": flags["background_bad"]}
+              "background_flags": flags["background_bad"],
+              **{k: photometry[k] for k in ("reject_sigma", "reject_sigma_flagged", "psf_model_error", "fit_position",
+                                            "max_position_shift_px")}}
     maps = {d: str(root / sapm_key(settings, d)) for d in range(1, 7) if (root / sapm_key(settings, d)).exists()}
     t0 = time.perf_counter()
     measure_spectra(manifest_path, maps, params, {"radius_px": 3.0, "clip_sigma": 4.0}, work / "sources",

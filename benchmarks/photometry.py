@@ -67,6 +67,8 @@ SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 FLAGS = with_defaults(SCHEMA, "flags")
 REJECT = {k: v for k, v in with_defaults(SCHEMA, "photometry").items()
           if k in ("reject_sigma", "reject_sigma_flagged", "psf_model_error")}
+POSITION = {k: v for k, v in with_defaults(SCHEMA, "photometry").items()
+            if k in ("fit_position", "max_position_shift_px")}
 BASELINE = "f12b2f6"
 """main before measure_spectra's products were made fast: the baseline of the per source-exposure figure."""
 
@@ -237,7 +239,7 @@ def per_source_exposure(args, work):
     n = int(np.sum(Table.read(manifest)["status"] == "ok"))
     flags = with_defaults(SCHEMA, "flags", {})
     params = {"radii_px": list(RADII), "annulus_px": [7.0, 16.0], "bad_flags": flags["photometry_bad"],
-              "background_flags": flags["background_bad"], **REJECT}
+              "background_flags": flags["background_bad"], **REJECT, **POSITION}
     binning = {"radius_px": RADII[0], "clip_sigma": 4.0}
     runs = {"floor": lambda _: _floor(manifest, maps, params),
             "baseline": lambda out: baseline.measure_spectra(manifest, maps, params, binning, out / "sources",

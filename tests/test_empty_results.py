@@ -21,7 +21,8 @@ from .conftest import ROOT, config_section
 SEXTRACTOR = {k: str(ROOT / "config" / "sextractor" / f"default.{e}")
               for k, e in (("config", "sex"), ("parameters", "param"), ("filter_kernel", "conv"))}
 PHOTOMETRY = {"radii_px": [2.0, 3.0], "annulus_px": [7.0, 16.0], "bad_flags": [], "background_flags": [],
-              "reject_sigma": 5.0, "reject_sigma_flagged": 3.0, "psf_model_error": 0.05}
+              "reject_sigma": 5.0, "reject_sigma_flagged": 3.0, "psf_model_error": 0.05,
+              "fit_position": True, "max_position_shift_px": 0.5}
 BINNING = {"radius_px": 3.0, "clip_sigma": 4.0}
 
 

@@ -20,7 +20,8 @@ from spherex_sdt.testing.loopback import Faults, LoopbackIrsa
 from .conftest import SMALL, config_section
 
 PHOTOMETRY = {"radii_px": [2.0, 3.0], "annulus_px": [7.0, 16.0], "bad_flags": [], "background_flags": [],
-              "reject_sigma": 5.0, "reject_sigma_flagged": 3.0, "psf_model_error": 0.05}
+              "reject_sigma": 5.0, "reject_sigma_flagged": 3.0, "psf_model_error": 0.05,
+              "fit_position": True, "max_position_shift_px": 0.5}
 BINNING = {"radius_px": 3.0, "clip_sigma": 4.0}
 SIZE_DEG = 0.05
 

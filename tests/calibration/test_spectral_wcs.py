@@ -186,7 +186,8 @@ def test_source_spectrum_takes_wavelengths_from_the_calibration(small_archive, c
     flags = config_section("flags")
     params = {"radii_px": [2.0, 3.0], "annulus_px": [7.0, 16.0], "bad_flags": flags["photometry_bad"],
               "background_flags": flags["background_bad"], "reject_sigma": 5.0, "reject_sigma_flagged": 3.0,
-              "psf_model_error": 0.05}
+              "psf_model_error": 0.05,
+              "fit_position": True, "max_position_shift_px": 0.5}
     ra, dec = float(src["ra"]), float(src["dec"])
     table = source_spectrum(manifest, ra, dec, "0001", omegas, params, radius=2.0)
     calib = source_spectrum(manifest, ra, dec, "0001", omegas, params, radius=2.0,

@@ -224,6 +224,8 @@ def get_photometry_params(wildcards):
             "reject_sigma",
             "reject_sigma_flagged",
             "psf_model_error",
+            "fit_position",
+            "max_position_shift_px",
         ),
         "bad_flags": sorted_flags("photometry_bad"),
         "background_flags": sorted_flags("background_bad"),

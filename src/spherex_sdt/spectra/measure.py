@@ -4,6 +4,7 @@ import logging
 
 from ..errors import DataFormatError
 from ..photometry import measure_cutout
+from ..photometry.position import fit_position
 
 __all__ = ["measure_source"]
 
@@ -24,7 +25,8 @@ def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelengt
         Detector to its solid-angle pixel map (arcsec²).
     params : mapping
         ``radii_px``, ``annulus_px``, ``bad_flags``, ``background_flags``, ``reject_sigma``,
-        ``reject_sigma_flagged``, ``psf_model_error`` (see `spherex_sdt.photometry.measure_cutout`).
+        ``reject_sigma_flagged``, ``psf_model_error`` (see `spherex_sdt.photometry.measure_cutout`),
+        ``fit_position`` and ``max_position_shift_px`` (see `spherex_sdt.photometry.position.fit_position`).
     read_cutout : callable
         ``read_cutout(path)`` returns the `~spherex_sdt.io.SpectralImage`, or raises `DataFormatError` for a cutout
         that cannot be used or `OSError` for one that cannot be read (the caller owns the I/O).
@@ -40,19 +42,33 @@ def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelengt
         One per measured exposure (`spherex_sdt.photometry.measure_cutout` plus obs_id, expid, detector, mjd).
     skipped : list of (str, str)
         ``(file_name, why)`` for every exposure not measured.
+    position : dict
+        Where the source was measured: `spherex_sdt.photometry.position.fit_position`'s answer with
+        ``params['fit_position']`` (the position fitted to every cutout at once, or (ra, dec) and why not), else
+        (ra, dec).
     """
-    measurements, skipped = [], []
+    images, skipped = [], []
     for item in exposures:
         if item["status"] != "ok":
             skipped.append((item["file_name"], item["error"]))
             continue
         try:
-            image = read_cutout(item["path"])
+            images.append((item, read_cutout(item["path"])))
         except (DataFormatError, OSError) as exc:  # e.g. a cutout removed from the cache since it was fetched
             log.warning("source %s: skipping %s: %s", label, item["file_name"], exc)
             skipped.append((item["file_name"], str(exc)))
-            continue
-        m = measure_cutout(image, omegas[image.detector], ra, dec, radii=params["radii_px"],
+    position = {"ra": float(ra), "dec": float(dec), "fitted": False, "shift_arcsec": 0.0, "error_arcsec": None,
+                "n_exposures": 0, "why": "photometry.fit_position is off"}
+    if params["fit_position"]:
+        position = fit_position([image for _, image in images], ra, dec, bad_flags=params["bad_flags"],
+                                background_flags=params["background_flags"], annulus=params["annulus_px"],
+                                radius=max(params["radii_px"]), max_shift_px=params["max_position_shift_px"])
+        log.info("source %s: position %s", label,
+                 f"fitted on {position['n_exposures']} exposures, {position['shift_arcsec']:.3f} arcsec from the "
+                 "catalogue's" if position["fitted"] else f"kept ({position['why']})")
+    measurements = []
+    for item, image in images:
+        m = measure_cutout(image, omegas[image.detector], position["ra"], position["dec"], radii=params["radii_px"],
                            annulus=params["annulus_px"], bad_flags=params["bad_flags"],
                            background_flags=params["background_flags"], reject_sigma=params["reject_sigma"],
                            reject_sigma_flagged=params["reject_sigma_flagged"],
@@ -63,4 +79,4 @@ def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelengt
             continue
         m.update(obs_id=image.obs_id, expid=image.expid, detector=image.detector, mjd=image.mjd)
         measurements.append(m)
-    return measurements, skipped
+    return measurements, skipped, position

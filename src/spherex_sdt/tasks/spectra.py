@@ -33,10 +33,16 @@ def source_spectrum(exposures, ra, dec, source, omegas, params, *, radius, query
     come from that calibration, else from each cutout's WCS-WAVE table; ``meta['wavelength_source']`` says which.
     """
     mode = "table" if wavelength_maps is None else "calibration"
-    measurements, skipped = measure_source(exposures, ra, dec, omegas, params, read_cutout=read_usable_cutout,
-                                           wavelength_maps=wavelength_maps, label=source)
+    measurements, skipped, position = measure_source(exposures, ra, dec, omegas, params,
+                                                     read_cutout=read_usable_cutout, wavelength_maps=wavelength_maps,
+                                                     label=source)
     meta = {
         "source": source, "ra_deg": ra, "dec_deg": dec,
+        # where the photometry was done: the position fitted to every exposure, or (ra, dec) and why not
+        "ra_measured_deg": position["ra"], "dec_measured_deg": position["dec"],
+        "position_fitted": position["fitted"], "position_shift_arcsec": position["shift_arcsec"],
+        "position_error_arcsec": position["error_arcsec"], "position_exposures": position["n_exposures"],
+        "position_note": position["why"],
         "software": SOFTWARE, "photometry_algorithm": ALGORITHM_VERSION,
         # the calibration mode enters the hash; table (the default) keeps the hash it always had
         "settings_hash": settings_hash(params) if mode == "table" else settings_hash(params, mode),
