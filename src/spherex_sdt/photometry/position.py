@@ -114,7 +114,7 @@ def fit_position(images, ra, dec, *, bad_flags, background_flags, annulus, radiu
         return {**unchanged, "n_exposures": 0, "why": "no exposure with PSF and usable pixels"}
     arcsec_per_px = float(np.median([1.0 / np.sqrt(abs(np.linalg.det(e.jacobian))) for e in exposures]))
     offset = np.zeros(2)  # (east, north) arcsec
-    excluded, before = set(), None
+    excluded, before = set(), set()  # a start already right is left after one round
     normal = None
     for _ in range(iterations):
         normal, rhs, votes = np.zeros((2, 2)), np.zeros(2), []
@@ -145,7 +145,7 @@ def fit_position(images, ra, dec, *, bad_flags, background_flags, annulus, radiu
         if np.hypot(*offset) / arcsec_per_px > max_shift_px:
             return {**unchanged, "n_exposures": len(votes),
                     "why": f"the fit ran more than {max_shift_px:g} px from the start"}
-        if length < 1e-3 and excluded == before:
+        if length < 0.01 and excluded == before:  # a step this small was exact: Gauss-Newton converges quadratically
             break
         before = excluded
     error = float(np.sqrt(np.max(np.linalg.eigvalsh(np.linalg.inv(normal)))))
