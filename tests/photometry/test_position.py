@@ -100,3 +100,43 @@ def test_photometry_at_the_fitted_position_keeps_good_cores(bright):
     assert fitted_pull < 1.15 and fitted_pull < truth_pull + 0.05, (fitted_pull, truth_pull)
     assert fitted_rejected <= truth_rejected + 2
     assert off_pull > fitted_pull + 0.1 and off_rejected > fitted_rejected, (off_pull, off_rejected)
+
+
+def test_a_blend_keeps_the_catalogue_position(tmp_path, monkeypatch):
+    """A red source 1.5 px from a bright star: each exposure's fit is drawn towards whichever of the two is brighter
+    at its wavelength, most disagree with any common position, and the start is kept (with the reason)."""
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table, vstack
+
+    import spherex_sdt.simulate.archive as simulated
+
+    make_sky = simulated.make_sky
+
+    def with_companion(*args, **kwargs):
+        sky = make_sky(*args, **kwargs)
+        star = int(np.argmax(np.where(sky["kind"] == "star", np.asarray(sky["flux_ref_ujy"], float), -1)))
+        at = SkyCoord(sky["ra"][star] * u.deg, sky["dec"][star] * u.deg).directional_offset_by(
+            70 * u.deg, 1.5 * PIXEL_ARCSEC * u.arcsec)
+        companion = Table(sky[star:star + 1], copy=True)
+        companion["source_id"], companion["kind"] = ["companion"], ["red"]
+        companion["ra"], companion["dec"] = [at.ra.deg], [at.dec.deg]
+        companion["flux_ref_ujy"], companion["temperature_k"], companion["alpha"] = [
+            0.3 * float(sky["flux_ref_ujy"][star])], [0.0], [2.0]
+        return vstack([sky, companion])
+
+    monkeypatch.setattr(simulated, "make_sky", with_companion)
+    from spherex_sdt.simulate import SimulationSettings
+
+    settings = SimulationSettings(detector_size=128, exposures_per_target=12, margin_px=40, n_stars=6, n_red=2, seed=3)
+    _, truth = simulated.simulate_archive(Table(rows=[{"target": "t", "ra_deg": 359.9, "dec_deg": 20.0}]), tmp_path,
+                                          settings)
+    src = truth[truth["source_id"] == "companion"][0]
+    archive = LocalArchive(tmp_path, "spherex_qr2")
+    images = []
+    for k, row in enumerate(archive.search_exposures(src["ra"], src["dec"])):
+        archive.fetch_cutout(row, float(src["ra"]), float(src["dec"]), 0.1, tmp_path / f"{k}.fits")
+        images.append(read_spectral_image(tmp_path / f"{k}.fits"))
+    fit = fit_position(images, float(src["ra"]), float(src["dec"]), **OPTIONS)
+    assert not fit["fitted"] and (fit["ra"], fit["dec"]) == (float(src["ra"]), float(src["dec"])), fit
+    assert "disagree with a common position" in fit["why"]

@@ -5,7 +5,9 @@ can be a tenth of a pixel off, and at that offset the PSF comparison that reject
 to reject good core pixels of bright sources. Each exposure sees the source on its own pixel grid, at its own
 pixel phase, so together they pin the position far better than any one image: each exposure's PSF fit gives a
 pixel shift and its covariance, the exposure's WCS maps that shift to the sky, and the shifts are combined by
-weighted least squares (Gauss-Newton, damped), with exposures that disagree beyond 5σ left out.
+weighted least squares (Gauss-Newton, damped), with exposures that disagree beyond 5σ left out. When most
+exposures disagree (a blend whose parts weigh differently at each wavelength, an extended source), the start is
+kept.
 """
 
 import numpy as np
@@ -131,8 +133,10 @@ def fit_position(images, ra, dec, *, bad_flags, background_flags, annulus, radiu
             if k not in excluded:
                 normal += exposure.jacobian.T @ weight @ exposure.jacobian
                 rhs += exposure.jacobian.T @ weight @ shift
-        if len(votes) - len(excluded) < min_exposures:
+        if len(votes) < min_exposures:
             return {**unchanged, "n_exposures": len(votes), "why": f"{len(votes)} exposures with S/N >= {min_snr:g}"}
+        if len(votes) - len(excluded) < max(min_exposures, 0.5 * len(votes)):
+            break  # most exposures disagree with the common position: refused below
         full = np.linalg.solve(normal, rhs)
         length = np.hypot(*full) / arcsec_per_px
         # the linear model holds only near the current position: damped steps
@@ -148,6 +152,11 @@ def fit_position(images, ra, dec, *, bad_flags, background_flags, annulus, radiu
         if length < 0.01 and excluded == before:  # a step this small was exact: Gauss-Newton converges quadratically
             break
         before = excluded
+    if len(votes) - len(excluded) < max(min_exposures, 0.5 * len(votes)):
+        # most exposures disagree with the common position: not one point source (a blend whose parts weigh
+        # differently at each wavelength, an extended source); the catalogue's position is the safer one
+        return {**unchanged, "n_exposures": len(votes) - len(excluded),
+                "why": f"{len(excluded)} of {len(votes)} exposures disagree with a common position (a blend?)"}
     error = float(np.sqrt(np.max(np.linalg.eigvalsh(np.linalg.inv(normal)))))
     cos_dec = np.cos(np.radians(dec))
     return {"ra": float(ra + offset[0] * _ARCSEC / cos_dec), "dec": float(dec + offset[1] * _ARCSEC),
