@@ -69,6 +69,9 @@ def main():
     parser.add_argument("--psf-model-error", type=float, default=None, help="instead of the schema default")
     parser.add_argument("--offset-px", type=float, default=0.0, help="measure this far from the true positions")
     parser.add_argument("--clean", action="store_true", help="a sky without artefacts (every rejection is wrong)")
+    parser.add_argument("--no-refit", action="store_true",
+                        help="no per-cutout position refit in the spike rejection (as where the position was fitted "
+                             "to every exposure, photometry.fit_position)")
     args = parser.parse_args()
     clean = {"cosmic_ray_rate": 0.0, **{f"{name}_scale": 0.0 for name in (
         "transient", "outlier", "sur_error", "persist", "overflow", "hot", "cold", "nonfunc", "dichroic")}}
@@ -77,7 +80,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         index, truth = simulate_archive(Table(rows=[{"target": "t", "ra_deg": 359.9, "dec_deg": 20.0}]),
                                         Path(tmp), settings)
-        overrides = {"reject_sigma": args.reject_sigma, "psf_model_error": args.psf_model_error}
+        overrides = {"reject_sigma": args.reject_sigma, "psf_model_error": args.psf_model_error,
+                     "refit_position": False if args.no_refit else None}
         m = measure(Path(tmp), settings, truth, args.sources, args.radius, overrides, args.offset_px)
     flux, err, true, quality = m[:, 0], m[:, 1], m[:, 2], m[:, 3].astype(int)
     ok = np.isfinite(flux) & np.isfinite(err)

@@ -340,7 +340,7 @@ def psf_photometry(flux, variance, bad, psf, x, y, *, background=0.0, background
 
 
 def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags, background_flags, reject_sigma,
-                   reject_sigma_flagged, psf_model_error, wavelength_maps=None):
+                   reject_sigma_flagged, psf_model_error, wavelength_maps=None, refit_position=True):
     """Photometry of a sky position on one Level-2 cutout.
 
     Parameters
@@ -354,6 +354,10 @@ def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags
         including ``psf_model_error`` times the model), or ``reject_sigma_flagged`` for pixels carrying
         `ARTEFACT_FLAGS`, are rejected (`reject_spikes`); ``reject_sigma`` None or 0 turns the rejection off.
         Needs the PSF HDU.
+    refit_position : bool
+        Let the spike rejection fit the position on this cutout when it rejects pixels (a catalogue position a
+        fraction of a pixel off). Off for a position already fitted to every exposure
+        (`spherex_sdt.photometry.position.fit_position`): there a spike cluster would only draw it away.
     wavelength_maps : (2D ndarray, 2D ndarray), optional
         The detector's ``spectral_wcs`` CWAVE and CBAND images (µm, `spherex_sdt.io.read_spectral_wcs`): wavelength
         and bandwidth are then sampled there at the parent position (`sample_parent_maps`). Without them they come
@@ -397,7 +401,8 @@ def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags
         rejected = reject_spikes(flux - background[0], variance, bad | ~finite, psf, x, y, radius=r_max,
                                  sigma=float(reject_sigma), model_error=float(psf_model_error), suspect=artefact,
                                  suspect_sigma=reject_sigma_flagged,
-                                 psf_at=lambda xs, ys: pixelated_psf(plane, oversample, xs, ys, image.shape))
+                                 psf_at=(lambda xs, ys: pixelated_psf(plane, oversample, xs, ys, image.shape))
+                                 if refit_position else None)
     apertures = aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulus, psf=psf,
                                     rejected=rejected, artefact=artefact, background=background)
     if psf is not None:

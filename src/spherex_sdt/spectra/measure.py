@@ -73,7 +73,10 @@ def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelengt
                            background_flags=params["background_flags"], reject_sigma=params["reject_sigma"],
                            reject_sigma_flagged=params["reject_sigma_flagged"],
                            psf_model_error=params["psf_model_error"],
-                           wavelength_maps=None if wavelength_maps is None else wavelength_maps[image.detector])
+                           wavelength_maps=None if wavelength_maps is None else wavelength_maps[image.detector],
+                           # a position fitted to every exposure is not refitted to one (a spike cluster would
+                           # draw it); the catalogue's may be
+                           refit_position=not position["fitted"])
         if m is None:
             skipped.append((item["file_name"], "position outside the cutout"))
             continue
