@@ -23,13 +23,14 @@ from spherex_sdt.archive import LocalArchive
 from spherex_sdt.config import with_defaults
 from spherex_sdt.io import read_solid_angle_map, read_spectral_image
 from spherex_sdt.photometry import measure_cutout
+from spherex_sdt.photometry.position import fit_position
 from spherex_sdt.simulate import SimulationSettings, simulate_archive, true_flux
 from spherex_sdt.simulate.archive import sapm_key
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
-def measure(root, settings, truth, n_sources, radius, overrides, offset_px=0.0):
+def measure(root, settings, truth, n_sources, radius, overrides, offset_px=0.0, fit=False):
     flags, phot = with_defaults(SCHEMA, "flags"), with_defaults(SCHEMA, "photometry")
     options = {"radii": phot["radii_px"], "annulus": phot["annulus_px"], "bad_flags": flags["photometry_bad"],
                "background_flags": flags["background_bad"]}
@@ -46,12 +47,21 @@ def measure(root, settings, truth, n_sources, radius, overrides, offset_px=0.0):
         shift = offset_px * 6.15 / 3600  # the measured position, offset_px pixels from the truth
         ra_m = ra + shift * np.cos(angle) / np.cos(np.radians(dec))
         dec_m = dec + shift * np.sin(angle)
+        images = []
         for k, row in enumerate(archive.search_exposures(ra, dec)):
             path = root / "cutouts" / f"{src['source_id']}-{k}.fits"
             path.parent.mkdir(exist_ok=True)
             archive.fetch_cutout(row, ra, dec, 0.1, path)
-            image = read_spectral_image(path)
-            m = measure_cutout(image, omegas[image.detector], ra_m, dec_m, **options)
+            images.append(read_spectral_image(path))
+        at = {"refit_position": options.get("refit_position", True)}
+        if fit:  # as measure_source does: one position from every exposure, no per-cutout refit there
+            position = fit_position(images, ra_m, dec_m, bad_flags=options["bad_flags"],
+                                    background_flags=options["background_flags"], annulus=options["annulus"],
+                                    radius=max(options["radii"]), max_shift_px=phot["max_position_shift_px"])
+            ra_m, dec_m = position["ra"], position["dec"]
+            at["refit_position"] = not position["fitted"]
+        for image in images:
+            m = measure_cutout(image, omegas[image.detector], ra_m, dec_m, **{**options, **at})
             if m is None:
                 continue
             r = next(r for r in m["radii"] if np.isclose(r["radius"], radius))
@@ -69,6 +79,9 @@ def main():
     parser.add_argument("--psf-model-error", type=float, default=None, help="instead of the schema default")
     parser.add_argument("--offset-px", type=float, default=0.0, help="measure this far from the true positions")
     parser.add_argument("--clean", action="store_true", help="a sky without artefacts (every rejection is wrong)")
+    parser.add_argument("--fit-position", action="store_true",
+                        help="measure at one position fitted to every exposure (photometry.fit_position), as the "
+                             "workflow does")
     parser.add_argument("--no-refit", action="store_true",
                         help="no per-cutout position refit in the spike rejection (as where the position was fitted "
                              "to every exposure, photometry.fit_position)")
@@ -82,14 +95,16 @@ def main():
                                         Path(tmp), settings)
         overrides = {"reject_sigma": args.reject_sigma, "psf_model_error": args.psf_model_error,
                      "refit_position": False if args.no_refit else None}
-        m = measure(Path(tmp), settings, truth, args.sources, args.radius, overrides, args.offset_px)
+        m = measure(Path(tmp), settings, truth, args.sources, args.radius, overrides, args.offset_px,
+                    fit=args.fit_position)
     flux, err, true, quality = m[:, 0], m[:, 1], m[:, 2], m[:, 3].astype(int)
     ok = np.isfinite(flux) & np.isfinite(err)
     pull = (flux - true) / err
     q0 = ok & (quality == 0)
     mad = 1.4826 * np.median(np.abs(pull[ok] - np.median(pull[ok])))
     print(f"{ok.sum()} measurements of the {args.sources} brightest sources at r = {args.radius:g} px "
-          f"(schema defaults), {args.offset_px:g} px from their true positions, "
+          f"(schema defaults), {args.offset_px:g} px from their true positions"
+          f"{', position fitted to every exposure' if args.fit_position else ''}, "
           f"{'no artefacts' if args.clean else 'harsh sky'}")
     print(f"median flux ratio {np.median(flux[ok] / true[ok]):.4f}; pull sigma {np.std(pull[ok]):.3f} "
           f"(1.4826 MAD {mad:.3f}); max ratio {np.max(flux[ok] / true[ok]):.2f}")
