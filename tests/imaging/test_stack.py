@@ -96,6 +96,13 @@ def test_stacked_products_and_manifest(stacked):
         coverage = hdul["COVERAGE_A"].data
         assert coverage.max() == 8 and np.median(coverage) >= 7
         mask = hdul["MASK"].data
+        # B's reference visit extends 8 px beyond the box on each side, on the same sky grid
+        margin = hdul["IMAGE_REF"].header["REFMARG"]
+        assert margin == 8 and hdul["IMAGE_REF"].data.shape == tuple(n + 2 * margin for n in mask.shape)
+        ref_wcs, wcs = WCS(hdul["IMAGE_REF"].header), WCS(hdul["DIFFERENCE"].header)
+        sky = wcs.all_pix2world([[0.0, 0.0], [SIZE - 1.0, 17.0]], 0)
+        np.testing.assert_allclose(ref_wcs.all_world2pix(sky, 0), [[margin, margin], [SIZE - 1 + margin, 17 + margin]],
+                                   atol=1e-6)
     assert np.mean(mask != 0) < 0.01  # a pixel masked in one visit is taken from the others
 
 
@@ -224,3 +231,4 @@ def test_stacked_positions_come_from_the_reference_visit_pixels(stacked):
     offset = np.hypot(np.asarray(catalog["x"])[bright] - np.asarray(expected["x"])[source_of[bright]],
                       np.asarray(catalog["y"])[bright] - np.asarray(expected["y"])[source_of[bright]])
     assert np.median(offset) < 0.03 and np.percentile(offset, 90) < 0.05
+

@@ -12,19 +12,21 @@ from .sextractor import run_sextractor
 __all__ = ["add_positions", "extract_image", "cross_match", "add_pair_photometry", "add_footprint_flags"]
 
 
-def add_positions(catalog, wcs, image=None, variance=None):
+def add_positions(catalog, wcs, image=None, variance=None, *, margin=0, fwhm=1.0):
     """Add best 0-based pixel positions ``x``, ``y``, how they were found, and ``ra``/``dec`` (deg).
 
     With an ``image`` (the reference detector's own, unresampled pixels) positions come from a pixel-integrated
     Gaussian fit there (`fit_positions`), which removes the pixel-phase bias of windowed centroids on a ~1 px PSF;
-    where the fit fails, or without an image, the windowed centroid is kept. Sky positions use astropy's WCS
-    (SIP-aware), not SExtractor's.
+    where the fit fails, or without an image, the windowed centroid is kept. ``image`` may extend ``margin`` pixels
+    beyond the catalogue's grid on each side (so that a source at the edge is fitted whole); ``fwhm`` is its PSF's
+    FWHM in pixels. Sky positions use astropy's WCS (SIP-aware), not SExtractor's.
     """
     x = np.asarray(catalog["XWIN_IMAGE"], float) - 1
     y = np.asarray(catalog["YWIN_IMAGE"], float) - 1
     method = np.full(len(catalog), "windowed", dtype="<U10")
     if image is not None and len(catalog):
-        fx, fy = fit_positions(image, variance, x, y)
+        fx, fy = fit_positions(image, variance, x + margin, y + margin, fwhm=fwhm)
+        fx, fy = fx - margin, fy - margin
         fitted = np.isfinite(fx)
         x, y = np.where(fitted, fx, x), np.where(fitted, fy, y)
         method[fitted] = "psf-fit"

@@ -45,7 +45,8 @@ class DifferenceImage:
     frame's PSF FWHM: its ``PSF_FWHM`` card, else the detector's typical value; for a stack their means, the
     wavelength range and every visit). ``coverage_a``/``coverage_b`` count the visits used at each pixel;
     ``image_ref``/``variance_ref`` are B's reference visit on its own, unresampled pixels (image B for a pair),
-    where positions are fitted: resampling a ~1 px PSF shifts its centroid by up to ~0.3 px.
+    where positions are fitted: resampling a ~1 px PSF shifts its centroid by up to ~0.3 px; they extend
+    ``ref_margin`` pixels beyond the box on each side, so that sources at its edge are fitted whole.
     """
 
     difference: np.ndarray
@@ -63,6 +64,7 @@ class DifferenceImage:
     coverage_b: np.ndarray | None = None
     image_ref: np.ndarray | None = None
     variance_ref: np.ndarray | None = None
+    ref_margin: int = 0
 
     def __post_init__(self):
         # B's reference visit on its own pixels (for positions): for a single pair, image B itself
@@ -127,14 +129,17 @@ def reference_box(image, omega, ra, dec, size, margin):
     return ref_wcs, ref_shape, solid_angle_at(omega, origin, ref_shape)
 
 
-def reference_planes(image, omega, ra, dec, size, margin, detection_flags, background_flags, bkg_box, bkg_filter):
+def reference_planes(image, omega, ra, dec, size, margin, detection_flags, background_flags, bkg_box, bkg_filter,
+                     *, keep=0):
     """The reference image on its own pixels of the grid (`reference_box`), in µJy per pixel: value and variance
     (background-subtracted over the box with its margin; 0 where masked), the mask, and FLAGS (`SPHEREX_FLAGS`
-    layout)."""
+    layout). ``keep`` pixels of the margin (at most ``margin``) are kept on each side: a source at the edge of the
+    box then has its whole PSF there, for its position."""
     box = cut_box(image.wcs, image.shape, ra, dec, size, margin=margin)
     value, variance, bad, omega_box, flags = _prepared(image, omega, box, detection_flags, background_flags,
                                                        bkg_box, bkg_filter)
-    inner = (slice(margin, margin + size), slice(margin, margin + size))
+    keep = min(int(keep), margin)
+    inner = (slice(margin - keep, margin + size + keep), slice(margin - keep, margin + size + keep))
     factor = flux_per_pixel_factor(image.bunit, omega_box[inner], source=image.path)
     return value[inner] * factor, variance[inner] * factor**2, bad[inner], flags[inner]
 

@@ -29,6 +29,10 @@ from .reprojection import bounding_box, flags_onto, reproject_onto
 
 __all__ = ["combine_visits", "resample_visit", "stacked_difference"]
 
+REFERENCE_MARGIN_PX = 8
+"""Pixels of B's reference visit kept beyond the box on each side (`IMAGE_REF`): the position fit's 7 x 7 stamp and
+the PSF's wings of a source at the box edge."""
+
 
 def combine_visits(values, variances, valid, *, clip_sigma, flux_tolerance):
     """Inverse-variance mean of several visits per pixel, with iterative rejection of disagreeing values.
@@ -202,9 +206,10 @@ def stacked_difference(images_a, images_b, omegas, reference, ra, dec, *, size, 
     mask[cov_b == 0] |= MASK_BAD_B
     mask[~covered_a] |= MASK_NO_COVERAGE  # no A visit reaches the pixel at all (not only masked in every one)
     good = mask == 0
+    ref_margin = min(REFERENCE_MARGIN_PX, background_margin)
     ref, var_ref, bad_ref, _ = reference_planes(reference, omegas[reference.detector], ra, dec, size,
                                                 background_margin, detection_flags, background_flags, bkg_box,
-                                                bkg_filter)
+                                                bkg_filter, keep=ref_margin)
     return DifferenceImage(
         difference=np.where(good, a - b, np.nan).astype(np.float32),
         variance=np.where(good, var_a + var_b, np.nan).astype(np.float32),
@@ -216,5 +221,5 @@ def stacked_difference(images_a, images_b, omegas, reference, ra, dec, *, size, 
         info={"A": _summary(visits_a), "B": _summary(visits_b)},
         coverage_a=cov_a, coverage_b=cov_b,
         image_ref=np.where(bad_ref, np.nan, ref).astype(np.float32),
-        variance_ref=np.where(bad_ref, np.nan, var_ref).astype(np.float32),
+        variance_ref=np.where(bad_ref, np.nan, var_ref).astype(np.float32), ref_margin=ref_margin,
     )

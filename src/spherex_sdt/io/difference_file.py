@@ -78,9 +78,14 @@ def write_difference(result, manifest_meta, ra, dec, software, path, *, target="
         hdu.header["BUNIT"] = ""
         hdu.header["COMMENT"] = f"visits of image {tag} combined at each pixel"
         hdus.append(hdu)
+    margin = int(result.ref_margin)
     for name, data, unit in (("IMAGE_REF", result.image_ref, "uJy"), ("VARIANCE_REF", result.variance_ref, "uJy2")):
-        hdu = fits.ImageHDU(data=data, header=result.wcs.to_header(relax=True), name=name)
+        header = result.wcs.to_header(relax=True)
+        header["CRPIX1"] += margin  # the same sky grid, extended by the margin on each side
+        header["CRPIX2"] += margin
+        hdu = fits.ImageHDU(data=data, header=header, name=name)
         hdu.header["BUNIT"] = unit
+        hdu.header["REFMARG"] = (margin, "pixels beyond the difference box on each side")
         hdu.header["COMMENT"] = "B's reference visit on its own pixels (positions are fitted here)"
         hdus.append(hdu)
     write_fits(fits.HDUList(hdus), path)

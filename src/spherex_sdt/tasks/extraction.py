@@ -78,6 +78,7 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
         planes = {name: hdul[name].data.astype(float) for name in
                   ("DIFFERENCE", "VARIANCE", "IMAGE_A", "VARIANCE_A", "IMAGE_B", "VARIANCE_B", "IMAGE_REF",
                    "VARIANCE_REF")}
+        ref_margin = int(hdul["IMAGE_REF"].header.get("REFMARG", 0))
         mask = hdul["MASK"].data.astype(np.int32)
         flags = {tag: hdul[f"FLAGS_{tag}"].data.astype(np.int64) for tag in ("A", "B")}
         header = hdul["DIFFERENCE"].header.copy()
@@ -86,7 +87,10 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
     sextractor = {"config": config, "parameters": parameters, "filter_kernel": filter_kernel}
     catalog = extract_both_signs(np.nan_to_num(planes["DIFFERENCE"]), np.nan_to_num(planes["VARIANCE"], nan=np.inf),
                                  mask, header, **sextractor)
-    add_positions(catalog, wcs, planes["IMAGE_REF"], planes["VARIANCE_REF"])  # B's own pixels: no resampling
+    fwhm_px = tuple(primary.get(f"FWHM_{tag}", DETECTORS[primary[f"DET_{tag}"]].psf_fwhm_arcsec) / PIXEL_SCALE_ARCSEC
+                    for tag in ("A", "B"))
+    # B's own pixels (no resampling) with B's PSF width, and a margin beyond the box for sources at its edge
+    add_positions(catalog, wcs, planes["IMAGE_REF"], planes["VARIANCE_REF"], margin=ref_margin, fwhm=fwhm_px[1])
     add_footprint_flags(catalog, flags["A"], flags["B"], mask)
     meta = {"target": primary.get("OBJECT", ""), "pair": primary.get("PAIR", ""), "sextractor": sextractor_version(),
             "software": SOFTWARE, "status": status.OK, "reason": ""}
@@ -100,8 +104,6 @@ def extract_sources(difference, config, parameters, filter_kernel, outputs):
         describe_columns(single)
         _write_catalogs(outputs, [(f"_{tag.lower()}", single)])
         cross_match(catalog, single, tag)
-    fwhm_px = tuple(primary.get(f"FWHM_{tag}", DETECTORS[primary[f"DET_{tag}"]].psf_fwhm_arcsec) / PIXEL_SCALE_ARCSEC
-                    for tag in ("A", "B"))
     add_pair_photometry(catalog, planes["IMAGE_A"], planes["VARIANCE_A"], planes["IMAGE_B"], planes["VARIANCE_B"],
                         fwhm_px=fwhm_px)
     for col in (*_FLUX_COLUMNS, "FLUX_AUTO_A", "FLUXERR_AUTO_A", "FLUX_AUTO_B", "FLUXERR_AUTO_B"):
