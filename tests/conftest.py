@@ -19,6 +19,20 @@ def config_section(section, values=None, **changes):
     """A complete config section (the workflow's schema defaults, ``values`` and ``changes`` over them)."""
     return with_defaults(CONFIG_SCHEMA, section, {**(values or {}), **changes})
 
+def fetch_cutouts(root, src, size_deg, folder):
+    """Cutouts of ``size_deg`` around a truth row from every exposure of the local archive at ``root`` that covers
+    it, written as ``folder/<source_id>-<k>.fits``; their paths."""
+    from spherex_sdt.archive import LocalArchive
+
+    archive = LocalArchive(root, "spherex_qr2")
+    ra, dec = float(src["ra"]), float(src["dec"])
+    paths = []
+    for k, row in enumerate(archive.search_exposures(ra, dec)):
+        paths.append(Path(folder) / f"{src['source_id']}-{k}.fits")
+        archive.fetch_cutout(row, ra, dec, size_deg, paths[-1])
+    return paths
+
+
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 

@@ -13,7 +13,7 @@ from spherex_sdt.simulate.archive import sapm_key
 from spherex_sdt.tasks.imaging import make_difference
 
 from .conftest import SMALL
-from .test_bad_inputs import _config, _files, _level2_copy
+from .test_bad_inputs import _config, _level2_copy, assert_clear_error_and_nothing_left
 
 PARAMS = {"size_px": 16, "background_margin_px": 8, "background_box_px": 8, "background_filter": 3,
           "bad_fraction_limit": 0.5, "detection_flags": [], "background_flags": []}
@@ -106,12 +106,7 @@ FILE_CASES = [
 
 @pytest.mark.parametrize(("setup", "error", "culprit"), CONFIG_CASES + FILE_CASES)
 def test_clear_error_and_nothing_left(setup, error, culprit, tmp_path, small_archive):
-    call = setup(tmp_path, small_archive)
-    before = _files(tmp_path)
-    with pytest.raises(error, match=culprit):
-        call()
-    left = _files(tmp_path) - before
-    assert not left, f"left behind: {sorted(map(str, left))}"
+    assert_clear_error_and_nothing_left(setup, error, culprit, tmp_path, small_archive)
 
 
 def test_zero_cutout_is_skipped_not_measured(tmp_path, small_archive):

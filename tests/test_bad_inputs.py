@@ -397,6 +397,11 @@ def test_there_are_at_least_40_cases():
 
 @pytest.mark.parametrize(("setup", "error", "culprit"), CASES)
 def test_bad_input_raises_a_clear_error_and_leaves_nothing(setup, error, culprit, tmp_path, small_archive):
+    assert_clear_error_and_nothing_left(setup, error, culprit, tmp_path, small_archive)
+
+
+def assert_clear_error_and_nothing_left(setup, error, culprit, tmp_path, small_archive):
+    """The call ``setup`` prepares raises ``error`` matching ``culprit`` and leaves no new file under tmp_path."""
     call = setup(tmp_path, small_archive)
     before = _files(tmp_path)
     with pytest.raises(error, match=culprit):

@@ -8,7 +8,7 @@ from astropy.io import fits
 from spherex_sdt.tasks.archive import fetch_calibration
 from spherex_sdt.tasks.common import settings_hash
 from spherex_sdt.tasks.spectra import source_spectrum
-from spherex_sdt.archive import LocalArchive, open_archive
+from spherex_sdt.archive import open_archive
 from spherex_sdt.testing.loopback import LoopbackIrsa
 from spherex_sdt.calibration import WAVELENGTH_SOURCES, sample_parent_maps
 from spherex_sdt.detectors import DETECTORS
@@ -18,7 +18,7 @@ from spherex_sdt.io.calibration_files import SPECTRAL_WCS_HDUS
 from spherex_sdt.simulate import instrument
 from spherex_sdt.simulate.archive import sapm_key, spectral_wcs_key
 
-from ..conftest import SMALL, config_section
+from ..conftest import SMALL, config_section, fetch_cutouts
 
 
 def _maps(root, detector):
@@ -86,15 +86,8 @@ def test_sampling_is_scipy_bilinear_inside_the_pixel_centres():
 def fixture_cutouts(small_archive, tmp_path_factory):
     """Cutouts (0.05 deg) around the simulated sources from every exposure that contains them."""
     root, _, truth = small_archive
-    archive = LocalArchive(root, "spherex_qr2")
     out = tmp_path_factory.mktemp("swcs-cutouts")
-    paths = []
-    for src in truth[:6]:
-        for k, row in enumerate(archive.search_exposures(float(src["ra"]), float(src["dec"]))):
-            path = out / f"{src['source_id']}-{k}.fits"
-            archive.fetch_cutout(row, float(src["ra"]), float(src["dec"]), 0.05, path)
-            paths.append(path)
-    return paths
+    return [path for src in truth[:6] for path in fetch_cutouts(root, src, 0.05, out)]
 
 
 def test_agrees_with_the_cutout_wcs_wave_table(small_archive, cutouts):

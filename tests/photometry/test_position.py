@@ -4,14 +4,13 @@ fraction of a pixel off, and photometry there is as good as at the truth (spike 
 import numpy as np
 import pytest
 
-from spherex_sdt.archive import LocalArchive
 from spherex_sdt.io import read_solid_angle_map, read_spectral_image
 from spherex_sdt.photometry.position import fit_position
 from spherex_sdt.simulate import true_flux
 from spherex_sdt.simulate.archive import sapm_key
 from spherex_sdt.spectra import measure_source
 
-from ..conftest import SMALL, config_section
+from ..conftest import SMALL, config_section, fetch_cutouts
 
 PIXEL_ARCSEC = 6.15
 FLAGS = config_section("flags")
@@ -33,15 +32,11 @@ def _px_between(ra1, dec1, ra2, dec2):
 def fixture_bright(small_archive, tmp_path_factory):
     """The 4 brightest injected sources, each with the cutouts of every exposure that covers it (harsh sky)."""
     root, _, truth = small_archive
-    archive = LocalArchive(root, "spherex_qr2")
     out = tmp_path_factory.mktemp("position-cutouts")
     sources = []
     for src in truth[np.argsort(-np.asarray(truth["flux_ref_ujy"], float))[:4]]:
-        rows = []
-        for k, row in enumerate(archive.search_exposures(src["ra"], src["dec"])):
-            path = out / f"{src['source_id']}-{k}.fits"
-            archive.fetch_cutout(row, float(src["ra"]), float(src["dec"]), 0.1, path)
-            rows.append({"file_name": path.name, "path": str(path), "status": "ok", "error": ""})
+        rows = [{"file_name": path.name, "path": str(path), "status": "ok", "error": ""}
+                for path in fetch_cutouts(root, src, 0.1, out)]
         sources.append((src, rows))
     return root, sources
 
@@ -132,11 +127,7 @@ def test_a_blend_keeps_the_catalogue_position(tmp_path, monkeypatch):
     _, truth = simulated.simulate_archive(Table(rows=[{"target": "t", "ra_deg": 359.9, "dec_deg": 20.0}]), tmp_path,
                                           settings)
     src = truth[truth["source_id"] == "companion"][0]
-    archive = LocalArchive(tmp_path, "spherex_qr2")
-    images = []
-    for k, row in enumerate(archive.search_exposures(src["ra"], src["dec"])):
-        archive.fetch_cutout(row, float(src["ra"]), float(src["dec"]), 0.1, tmp_path / f"{k}.fits")
-        images.append(read_spectral_image(tmp_path / f"{k}.fits"))
+    images = [read_spectral_image(path) for path in fetch_cutouts(tmp_path, src, 0.1, tmp_path)]
     fit = fit_position(images, float(src["ra"]), float(src["dec"]), **OPTIONS)
     assert not fit["fitted"] and (fit["ra"], fit["dec"]) == (float(src["ra"]), float(src["dec"])), fit
     assert "disagree with a common position" in fit["why"]
