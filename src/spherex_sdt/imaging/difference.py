@@ -119,6 +119,44 @@ def _prepared(image, omega, box, bad_names, background_names, bkg_box, bkg_filte
     return data, variance, bad, omega_box, canonical_flags(flags, bits)
 
 
+def require_planes(image, label=""):
+    """Raise `DataFormatError` naming the file (and ``label``) if it lacks FLAGS or VARIANCE."""
+    missing = [hdu for hdu, plane in (("FLAGS", image.flags), ("VARIANCE", image.variance)) if plane is None]
+    if missing:
+        raise DataFormatError(f"{image.path}{label}: missing HDU(s) {', '.join(missing)}; a difference needs "
+                              "IMAGE, FLAGS and VARIANCE")
+
+
+def visit_info(image, ra, dec):
+    """What a difference records of one input image: file, detector, exposure, time, wavelength and bandwidth at
+    (ra, dec), and the PSF FWHM (its ``PSF_FWHM`` card, else the detector's typical value)."""
+    x, y = image.wcs.all_world2pix([[ra, dec]], 0)[0]
+    lam, band = image.wavelength(x, y)
+    return {"path": image.path, "detector": image.detector, "obs_id": image.obs_id, "expid": image.expid,
+            "mjd": image.mjd, "wavelength_um": float(lam), "bandwidth_um": float(band),
+            "psf_fwhm_arcsec": float(image.header.get("PSF_FWHM", DETECTORS[image.detector].psf_fwhm_arcsec))}
+
+
+def resample_onto(image, omega, ref_wcs, ref_shape, omega_ref, *, background_margin, detection_flags,
+                  background_flags, bkg_box, bkg_filter):
+    """An image on the reference grid in µJy per pixel: ``(value, variance, bad_fraction, footprint, flags)``.
+
+    The image is cut around the grid with ``background_margin``, masked and background-subtracted there, its masked
+    pixels interpolated over, resampled as surface brightness (with the fraction of each output pixel that came
+    from masked pixels, and the footprint) and converted with the grid's solid angles ``omega_ref``; its FLAGS are
+    OR-mapped onto the grid.
+    """
+    box = bounding_box(image.wcs, image.shape, ref_wcs, ref_shape, margin=background_margin)
+    data, var, bad, _, flags = _prepared(image, omega, box, detection_flags, background_flags, bkg_box, bkg_filter,
+                                         fill=True)
+    wcs = image.wcs[box[2]:box[3], box[0]:box[1]]
+    (planes,), footprint = reproject_onto([np.stack([data, var, bad.astype(float)])], wcs, ref_wcs, ref_shape)
+    value, variance, bad_fraction = planes
+    factor = flux_per_pixel_factor(image.bunit, omega_ref, source=image.path)
+    return (value * factor, variance * factor**2, bad_fraction, footprint[0],
+            flags_onto(flags, wcs, ref_wcs, ref_shape))
+
+
 def reference_box(image, omega, ra, dec, size, margin):
     """The grid of a difference: ``size`` pixels of ``image`` around (ra, dec), which must fit with ``margin``
     around it. Returns its WCS, shape and solid angles (arcsec², at the image's parent pixels)."""
@@ -169,54 +207,34 @@ def difference_image(image_a, image_b, omega_a, omega_b, ra, dec, *, size, backg
         interpolated over before A is resampled).
     """
     for name, img in (("image_a", image_a), ("image_b", image_b)):
-        missing = [hdu for hdu, plane in (("FLAGS", img.flags), ("VARIANCE", img.variance)) if plane is None]
-        if missing:
-            raise DataFormatError(f"{img.path} ({name}): missing HDU(s) {', '.join(missing)}; a difference needs "
-                                  "IMAGE, FLAGS and VARIANCE")
+        require_planes(img, f" ({name})")
     # B: the reference grid, cut with a margin for its background
     ref_wcs, ref_shape, omega_ref = reference_box(image_b, omega_b, ra, dec, size, background_margin)
-    b, var_b, bad_b, flags_b = reference_planes(image_b, omega_b, ra, dec, size, background_margin, detection_flags,
-                                                background_flags, bkg_box, bkg_filter)
-
-    # A: cut what covers the reference grid (plus margin), then reproject as surface brightness
-    box_a = bounding_box(image_a.wcs, image_a.shape, ref_wcs, ref_shape, margin=background_margin)
-    a, var_a, bad_a, _, flags_a = _prepared(image_a, omega_a, box_a, detection_flags, background_flags, bkg_box,
-                                            bkg_filter, fill=True)
-    wcs_a = image_a.wcs[box_a[2]:box_a[3], box_a[0]:box_a[1]]
-    (stack,), footprint = reproject_onto([np.stack([a, var_a, bad_a.astype(float)])], wcs_a, ref_wcs, ref_shape)
-    a_ref, var_a_ref, bad_frac = stack
-    footprint = footprint[0]
-
-    # to µJy per pixel with B's solid angles at B's parent pixels
-    fa = flux_per_pixel_factor(image_a.bunit, omega_ref, source=image_a.path)
-    a_ujy, b_ujy = a_ref * fa, b
-    var = var_a_ref * fa**2 + var_b
+    b_ujy, var_b, bad_b, flags_b = reference_planes(image_b, omega_b, ra, dec, size, background_margin,
+                                                    detection_flags, background_flags, bkg_box, bkg_filter)
+    # A: cut what covers the reference grid (plus margin), reprojected as surface brightness, in µJy per pixel with
+    # B's solid angles at B's parent pixels
+    a_ujy, var_a_ujy, bad_frac, footprint, flags_a = resample_onto(
+        image_a, omega_a, ref_wcs, ref_shape, omega_ref, background_margin=background_margin,
+        detection_flags=detection_flags, background_flags=background_flags, bkg_box=bkg_box, bkg_filter=bkg_filter)
+    var = var_a_ujy + var_b
 
     mask = np.zeros(ref_shape, np.uint8)
     mask[~(bad_frac <= bad_fraction_limit)] |= MASK_BAD_A
     mask[bad_b] |= MASK_BAD_B
     mask[~(footprint >= 0.99)] |= MASK_NO_COVERAGE
     diff = np.where(mask == 0, a_ujy - b_ujy, np.nan)
-
-    info = {}
-    for tag, img in (("A", image_a), ("B", image_b)):
-        x, y = img.wcs.all_world2pix([[ra, dec]], 0)[0]
-        lam, band = img.wavelength(x, y)
-        info[tag] = {
-            "path": img.path, "detector": img.detector, "obs_id": img.obs_id, "expid": img.expid,
-            "mjd": img.mjd, "wavelength_um": float(lam), "bandwidth_um": float(band),
-            "psf_fwhm_arcsec": float(img.header.get("PSF_FWHM", DETECTORS[img.detector].psf_fwhm_arcsec)),
-        }
+    info = {tag: visit_info(img, ra, dec) for tag, img in (("A", image_a), ("B", image_b))}
     bad_a, bad_b = (mask & (MASK_BAD_A | MASK_NO_COVERAGE)) != 0, (mask & MASK_BAD_B) != 0
     return DifferenceImage(
         difference=diff.astype(np.float32),
         variance=np.where(mask == 0, var, np.nan).astype(np.float32),
         image_a=np.where(bad_a, np.nan, a_ujy).astype(np.float32),
         image_b=np.where(bad_b, np.nan, b_ujy).astype(np.float32),
-        variance_a=np.where(bad_a, np.nan, var_a_ref * fa**2).astype(np.float32),
+        variance_a=np.where(bad_a, np.nan, var_a_ujy).astype(np.float32),
         variance_b=np.where(bad_b, np.nan, var_b).astype(np.float32),
         mask=mask,
-        flags_a=flags_onto(flags_a, wcs_a, ref_wcs, ref_shape),
+        flags_a=flags_a,
         flags_b=flags_b.astype(np.int32),
         wcs=ref_wcs,
         info=info,

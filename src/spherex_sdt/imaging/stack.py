@@ -13,19 +13,18 @@ source's mean flux over the wavelengths its visits sample: ``info`` gives their 
 
 import numpy as np
 
-from ..calibration.units import flux_per_pixel_factor
-from ..detectors import DETECTORS
 from ..errors import DataFormatError, NoCoverageError
 from .difference import (
     MASK_BAD_A,
     MASK_BAD_B,
     MASK_NO_COVERAGE,
     DifferenceImage,
-    _prepared,
     reference_box,
     reference_planes,
+    require_planes,
+    resample_onto,
+    visit_info,
 )
-from .reprojection import bounding_box, flags_onto, reproject_onto
 
 __all__ = ["combine_visits", "resample_visit", "stacked_difference"]
 
@@ -104,16 +103,12 @@ def resample_visit(image, omega, ref_wcs, ref_shape, omega_ref, *, background_ma
     NoCoverageError
         If the visit does not overlap the grid.
     """
-    box = bounding_box(image.wcs, image.shape, ref_wcs, ref_shape, margin=background_margin)
-    data, var, bad, _, flags = _prepared(image, omega, box, detection_flags, background_flags, bkg_box, bkg_filter,
-                                         fill=True)
-    wcs = image.wcs[box[2]:box[3], box[0]:box[1]]
-    (planes,), footprint = reproject_onto([np.stack([data, var, bad.astype(float)])], wcs, ref_wcs, ref_shape)
-    value, variance, bad_fraction = planes
-    factor = flux_per_pixel_factor(image.bunit, omega_ref, source=image.path)
-    covered = footprint[0] >= 0.99
+    value, variance, bad_fraction, footprint, flags = resample_onto(
+        image, omega, ref_wcs, ref_shape, omega_ref, background_margin=background_margin,
+        detection_flags=detection_flags, background_flags=background_flags, bkg_box=bkg_box, bkg_filter=bkg_filter)
+    covered = footprint >= 0.99
     usable = covered & (bad_fraction <= bad_fraction_limit)
-    return value * factor, variance * factor**2, usable, flags_onto(flags, wcs, ref_wcs, ref_shape), covered
+    return value, variance, usable, flags, covered
 
 
 def _stack(images, omegas, ref_wcs, ref_shape, omega_ref, ra, dec, options, combine):
@@ -121,12 +116,7 @@ def _stack(images, omegas, ref_wcs, ref_shape, omega_ref, ra, dec, options, comb
     values, variances, valids, flags, visits = [], [], [], [], []
     covered = np.zeros(ref_shape, bool)
     for image in images:
-        x, y = image.wcs.all_world2pix([[ra, dec]], 0)[0]
-        lam, band = image.wavelength(x, y)
-        record = {"path": image.path, "detector": image.detector, "obs_id": image.obs_id, "expid": image.expid,
-                  "mjd": image.mjd, "wavelength_um": float(lam), "bandwidth_um": float(band), "used": True,
-                  "reason": "",
-                  "psf_fwhm_arcsec": float(image.header.get("PSF_FWHM", DETECTORS[image.detector].psf_fwhm_arcsec))}
+        record = {**visit_info(image, ra, dec), "used": True, "reason": ""}
         try:
             value, variance, usable, flag, reached = resample_visit(image, omegas[image.detector], ref_wcs,
                                                                     ref_shape, omega_ref, **options)
@@ -187,10 +177,7 @@ def stacked_difference(images_a, images_b, omegas, reference, ra, dec, *, size, 
         range, its number of visits and every visit with whether it was used and why not.
     """
     for img in (*images_a, *images_b):
-        missing = [hdu for hdu, plane in (("FLAGS", img.flags), ("VARIANCE", img.variance)) if plane is None]
-        if missing:
-            raise DataFormatError(f"{img.path}: missing HDU(s) {', '.join(missing)}; a difference needs IMAGE, "
-                                  "FLAGS and VARIANCE")
+        require_planes(img)
     ref_wcs, ref_shape, omega_ref = reference_box(reference, omegas[reference.detector], ra, dec, size,
                                                   background_margin)
     options = {"background_margin": background_margin, "detection_flags": detection_flags,
