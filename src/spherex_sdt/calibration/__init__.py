@@ -7,7 +7,6 @@ from .flags import (
     canonical_flags,
     flag_bits,
     flag_counts,
-    flag_names,
 )
 from .spectral import WAVELENGTH_SOURCES, sample_parent_maps, wave_table_bilinear, wavelength_at
 from .units import (
@@ -24,7 +23,6 @@ __all__ = [
     "canonical_flags",
     "flag_bits",
     "flag_counts",
-    "flag_names",
     "WAVELENGTH_SOURCES",
     "sample_parent_maps",
     "wave_table_bilinear",

@@ -15,7 +15,6 @@ __all__ = [
     "ARTEFACT_FLAGS",
     "flag_bits",
     "canonical_flags",
-    "flag_names",
     "bad_pixel_mask",
     "flag_counts",
 ]
@@ -145,9 +144,3 @@ def canonical_flags(flags, bits):
         if name in SPHEREX_FLAGS:
             out |= np.where((flags & (1 << bit)) != 0, np.int32(1 << SPHEREX_FLAGS[name][0]), np.int32(0))
     return out
-
-
-def flag_names(value):
-    """Names of the `SPHEREX_FLAGS` bits set in an integer (canonical layout), in bit order."""
-    value = int(value)
-    return [name for name, (bit, _) in SPHEREX_FLAGS.items() if value & (1 << bit)]

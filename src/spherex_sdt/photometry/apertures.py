@@ -20,7 +20,7 @@ from ..calibration.spectral import sample_parent_maps
 from ..calibration.units import flux_per_pixel_factor, solid_angle_at
 from ..errors import InvalidInputError
 from ..versions import PHOTOMETRY_ALGORITHM
-from .psf import pixelated_psf, psf_plane_for
+from .psf import pixelated_psf, psf_plane_for, psf_spline
 
 __all__ = ["ALGORITHM_VERSION", "QUALITY_BITS", "aperture_photometry", "psf_photometry", "measure_cutout",
            "reject_spikes", "annulus_background"]
@@ -339,6 +339,12 @@ def psf_photometry(flux, variance, bad, psf, x, y, *, background=0.0, background
             "chi2_psf": float(chi2), "n_psf": int(use.sum())}
 
 
+def _psf_at(plane, oversample, shape):
+    """``psf_at(x, y)``: the pixelated PSF of ``plane`` at any position, its spline filtered once."""
+    spline = psf_spline(plane)
+    return lambda xs, ys: pixelated_psf(spline, oversample, xs, ys, shape, prefiltered=True)
+
+
 def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags, background_flags, reject_sigma,
                    reject_sigma_flagged, psf_model_error, wavelength_maps=None, refit_position=True):
     """Photometry of a sky position on one Level-2 cutout.
@@ -401,8 +407,7 @@ def measure_cutout(image, solid_angle_map, ra, dec, *, radii, annulus, bad_flags
         rejected = reject_spikes(flux - background[0], variance, bad | ~finite, psf, x, y, radius=r_max,
                                  sigma=float(reject_sigma), model_error=float(psf_model_error), suspect=artefact,
                                  suspect_sigma=reject_sigma_flagged,
-                                 psf_at=(lambda xs, ys: pixelated_psf(plane, oversample, xs, ys, image.shape))
-                                 if refit_position else None)
+                                 psf_at=_psf_at(plane, oversample, image.shape) if refit_position else None)
     apertures = aperture_photometry(flux, variance, bad, background_bad, x, y, radii, annulus, psf=psf,
                                     rejected=rejected, artefact=artefact, background=background)
     if psf is not None:

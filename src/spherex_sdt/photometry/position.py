@@ -16,7 +16,7 @@ from ..calibration.flags import ARTEFACT_FLAGS, bad_pixel_mask, flag_bits
 from .apertures import annulus_background
 from .psf import pixelated_psf, psf_plane_for, psf_spline
 
-__all__ = ["fit_position"]
+__all__ = ["fit_position", "unfitted_position"]
 
 _ARCSEC = 1.0 / 3600.0
 
@@ -35,8 +35,7 @@ class _Exposure:
         bits = flag_bits(image.flags_header, source=f"{image.path} FLAGS")
         finite = np.isfinite(data) & np.isfinite(variance) & (variance > 0)
         # flagged artefacts are left out of the position altogether: a spike must not draw it
-        bad = bad_pixel_mask(image.flags, bits, bad_flags) | bad_pixel_mask(image.flags, bits, ARTEFACT_FLAGS)
-        bad |= ~finite
+        bad = bad_pixel_mask(image.flags, bits, (*bad_flags, *ARTEFACT_FLAGS)) | ~finite
         background_bad = bad_pixel_mask(image.flags, bits, background_flags) | bad
         median = annulus_background(data, background_bad, self.x, self.y, annulus)[0]
         ny, nx = data.shape
@@ -71,6 +70,12 @@ class _Exposure:
             return None
         # d = flux * (psf + dx * dpsf/dx + dy * dpsf/dy): the shift is (bx, by) / flux
         return np.array([bx, by]) / flux, cov[1:, 1:] / flux**2, flux / np.sqrt(cov[0, 0])
+
+
+def unfitted_position(ra, dec, why, n_exposures=0):
+    """The answer of `fit_position` that keeps (ra, dec), saying why."""
+    return {"ra": float(ra), "dec": float(dec), "fitted": False, "shift_arcsec": 0.0, "error_arcsec": None,
+            "n_exposures": n_exposures, "why": why}
 
 
 def fit_position(images, ra, dec, *, bad_flags, background_flags, annulus, radius, max_shift_px=0.5, min_snr=5.0,
@@ -113,7 +118,7 @@ def fit_position(images, ra, dec, *, bad_flags, background_flags, annulus, radiu
         ny, nx = exposure.shape
         if -0.5 <= exposure.x < nx - 0.5 and -0.5 <= exposure.y < ny - 0.5 and exposure.d.size > 5:
             exposures.append(exposure)
-    unchanged = {"ra": float(ra), "dec": float(dec), "fitted": False, "shift_arcsec": 0.0, "error_arcsec": None}
+    unchanged = unfitted_position(ra, dec, "")
     if not exposures:
         return {**unchanged, "n_exposures": 0, "why": "no exposure with PSF and usable pixels"}
     arcsec_per_px = float(np.median([1.0 / np.sqrt(abs(np.linalg.det(e.jacobian))) for e in exposures]))

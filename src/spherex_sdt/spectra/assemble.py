@@ -16,12 +16,11 @@ from astropy.io import fits
 from astropy.table import QTable
 
 from ..photometry import QUALITY_BITS
-from .binning import BINNING_EXCLUDES
+from .binning import MASK_BITS
 
 __all__ = ["SPECTRUM_COLUMNS", "RADIUS_COLUMNS", "spectrum_table", "spectrum_fits_meta", "spectrum_meta_from_fits",
            "ab_magnitude", "radius_suffix", "MASK_BITS"]
 
-MASK_BITS = sum(QUALITY_BITS[name] for name in BINNING_EXCLUDES)
 """Quality bits that set ``mask``: the measurements the binned spectrum leaves out (masked pixels inside the
 aperture are corrected with the PSF, so that bit alone does not mask)."""
 

@@ -12,12 +12,15 @@ from scipy import stats
 from ..detectors import DETECTORS
 from ..photometry import QUALITY_BITS
 
-__all__ = ["channel_table", "bin_spectrum", "binned_spectrum", "BINNING_EXCLUDES", "SUBCHANNELS"]
+__all__ = ["channel_table", "bin_spectrum", "binned_spectrum", "BINNING_EXCLUDES", "MASK_BITS", "SUBCHANNELS"]
 
 SUBCHANNELS = 17
 
 BINNING_EXCLUDES = ("FEW_ANNULUS_PIXELS", "APERTURE_OFF_IMAGE", "LOW_PSF_COVERAGE", "NO_PSF")
 """Quality bits that keep a measurement out of the binned spectrum (masked pixels are corrected, so they stay)."""
+
+MASK_BITS = sum(QUALITY_BITS[name] for name in BINNING_EXCLUDES)
+"""Those bits as one mask: a spectrum's ``mask`` column is set where a measurement carries any of them."""
 
 
 def channel_table(path=None):
@@ -141,7 +144,7 @@ def binned_spectrum(spectrum, radius, channels, *, clip_sigma=4.0):
     `bin_spectrum`. ``channels`` is the channel table (`channel_table`).
     """
     radii = np.asarray(spectrum["radius"].value if hasattr(spectrum["radius"], "value") else spectrum["radius"])
-    bad = sum(QUALITY_BITS[name] for name in BINNING_EXCLUDES)
+    bad = MASK_BITS
     quality = np.asarray(spectrum["quality"]).astype(np.int64)  # bits: an integer column, also when empty
     use = np.isclose(radii, radius) & ((quality & bad) == 0)
     rows = spectrum[use]

@@ -4,9 +4,12 @@ import logging
 
 from ..errors import DataFormatError
 from ..photometry import measure_cutout
-from ..photometry.position import fit_position
+from ..photometry.position import fit_position, unfitted_position
 
-__all__ = ["measure_source"]
+__all__ = ["measure_source", "OUTSIDE_CUTOUT"]
+
+OUTSIDE_CUTOUT = "position outside the cutout"
+"""Why an exposure was not measured when the source falls outside its cutout (the summary counts these apart)."""
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,7 @@ def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelengt
         except (DataFormatError, OSError) as exc:  # e.g. a cutout removed from the cache since it was fetched
             log.warning("source %s: skipping %s: %s", label, item["file_name"], exc)
             skipped.append((item["file_name"], str(exc)))
-    position = {"ra": float(ra), "dec": float(dec), "fitted": False, "shift_arcsec": 0.0, "error_arcsec": None,
-                "n_exposures": 0, "why": "photometry.fit_position is off"}
+    position = unfitted_position(ra, dec, "photometry.fit_position is off")
     if params["fit_position"]:
         position = fit_position([image for _, image in images], ra, dec, bad_flags=params["bad_flags"],
                                 background_flags=params["background_flags"], annulus=params["annulus_px"],
@@ -78,7 +80,7 @@ def measure_source(exposures, ra, dec, omegas, params, *, read_cutout, wavelengt
                            # draw it); the catalogue's may be
                            refit_position=not position["fitted"])
         if m is None:
-            skipped.append((item["file_name"], "position outside the cutout"))
+            skipped.append((item["file_name"], OUTSIDE_CUTOUT))
             continue
         m.update(obs_id=image.obs_id, expid=image.expid, detector=image.detector, mjd=image.mjd)
         measurements.append(m)

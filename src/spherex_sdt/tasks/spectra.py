@@ -17,6 +17,7 @@ from ..io.vo import BINNED_COLUMNS, SPECTRA_SUMMARY_COLUMNS, describe_columns
 from ..photometry import ALGORITHM_VERSION
 from ..io.atomic import atomic_path
 from ..spectra import binned_spectrum, channel_table, light_curve, measure_source, spectrum_fits_meta, spectrum_table
+from ..spectra.measure import OUTSIDE_CUTOUT
 from .common import SOFTWARE, settings_hash
 
 __all__ = ["measure_spectra", "source_spectrum", "spectrum_hdulist", "manifest_sources", "spectrum_status"]
@@ -144,9 +145,8 @@ def measure_spectra(exposures, solid_angle_maps, params, binning, sources_dir, s
         table.meta.update({"status": source_status, "reason": reason, "n_failed": n_failed})
         curve = _write_spectrum_files(table, sources_dir / source, binning, channel_rows,
                                       truth_sed_near(truth_table, ra, dec), figures)
-        radius = binning["radius_px"]
-        sel = np.isclose(np.asarray(table["radius"], float), radius) if len(table) else np.zeros(0, bool)
-        snr = np.asarray(table["flux"], float)[sel] / np.asarray(table["flux_err"], float)[sel]
+        radius = binning["radius_px"]  # the spectrum's flux column is at this radius (`source_spectrum`)
+        snr = np.asarray(table["flux"], float) / np.asarray(table["flux_err"], float)
         rows.append({"source": source, "ra": ra, "dec": dec, "n_exposures": len(part),
                      "n_measured": int(table.meta["n_measured"]), "radius": radius,
                      "median_snr": float(np.median(snr)) if snr.size else np.nan,
@@ -185,13 +185,13 @@ def spectrum_status(meta, note, exposures):
     and ``exposures`` its rows of the manifest.
     """
     states = np.asarray(exposures["status"]).astype(str) if len(exposures) else np.zeros(0, str)
-    outside = sum(why.endswith(": position outside the cutout") for why in meta["skipped"])
+    outside = sum(why.endswith(f": {OUTSIDE_CUTOUT}") for why in meta["skipped"])
     n_measured = int(meta["n_measured"])
     unreadable = int(np.sum(states == status.OK)) - n_measured - outside
     errors = [str(e) for e in exposures["error"][states == status.FAILED]] if len(exposures) else []
     fetched = {str(name) for name in exposures["file_name"][states == status.OK]} if len(exposures) else set()
     errors += [why for why in meta["skipped"]
-               if why.split(": ", 1)[0] in fetched and not why.endswith(": position outside the cutout")]
+               if why.split(": ", 1)[0] in fetched and not why.endswith(f": {OUTSIDE_CUTOUT}")]
     n_failed = int(np.sum(states == status.FAILED)) + unreadable
     if not len(exposures):
         n_failed = int(note.get("n_failed", 0))  # the search itself left exposures out
