@@ -22,6 +22,7 @@ from astropy.table import Table
 from ..config import check_collection
 from ..detectors import DETECTORS, band_name
 from ..errors import ArchiveError, InvalidInputError, NoCoverageError, SpherexSdtError
+from ..io.fits_file import BLOCK
 from .base import empty_image_table, normalize_image_table, safe_key, with_detectors
 from .retry import BadAnswer, RetryPolicy, check_fits_answer
 from .sections import LayoutCache, Transfer, batched_cutouts, merge_gap_bytes
@@ -373,7 +374,7 @@ class _CheckedFS:
 
     def size(self, path):
         size = self._fs.size(path)
-        if not size or size % 2880:
+        if not size or size % BLOCK:
             raise BadAnswer(f"{path}: size {size} is not a whole number of 2880-byte FITS blocks")
         return size
 

@@ -21,6 +21,7 @@ import urllib.error
 from dataclasses import dataclass
 
 from ..errors import ArchiveError, SpherexSdtError
+from ..io.fits_file import BLOCK
 
 __all__ = ["BadAnswer", "Verdict", "RetryPolicy", "judge", "http_status", "exception_chain", "check_fits_answer"]
 
@@ -179,9 +180,6 @@ class RetryPolicy:
         raise AssertionError("unreachable")
 
 
-_FITS_BLOCK = 2880
-
-
 def check_fits_answer(path, *, source):
     """Refuse a downloaded body that cannot be a FITS file (an HTML page, a cut-off transfer) as a transient
     `BadAnswer`; whether a FITS file holds what it should is judged later, and that judgement is permanent."""
@@ -190,5 +188,5 @@ def check_fits_answer(path, *, source):
         size = handle.seek(0, 2)
     if not head.startswith(b"SIMPLE  ="):
         raise BadAnswer(f"{source}: the answer is not FITS (it starts {head[:40]!r})")
-    if size % _FITS_BLOCK:
+    if size % BLOCK:
         raise BadAnswer(f"{source}: {size} bytes is not a whole number of 2880-byte FITS blocks")

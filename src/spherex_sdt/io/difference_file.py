@@ -28,7 +28,8 @@ def write_difference(result, manifest_meta, ra, dec, software, path, *, target="
     ``manifest_meta`` is the pair manifest's metadata (``pair``, ``rule``, for stacks ``visits_note``); ``target``
     goes to ``OBJECT``; ``dropped`` lists visits left out and why (``NDROPPED``, then one ``DROPn`` card each).
     """
-    header = result.wcs.to_header(relax=True)
+    grid = result.wcs.to_header(relax=True)  # every plane's WCS, built once
+    header = grid.copy()
     header["OBJECT"] = (target, "target name (target list)")
     header["BUNIT"] = "uJy"
     header["PAIR"] = (manifest_meta["pair"], "difference = A - B on B's grid")
@@ -60,12 +61,12 @@ def write_difference(result, manifest_meta, ra, dec, software, path, *, target="
                              ("SNR", result.snr.astype(np.float32), ""), ("MASK", result.mask, ""),
                              ("IMAGE_A", result.image_a, "uJy"), ("VARIANCE_A", result.variance_a, "uJy2"),
                              ("IMAGE_B", result.image_b, "uJy"), ("VARIANCE_B", result.variance_b, "uJy2")):
-        hdu = fits.ImageHDU(data=data, header=result.wcs.to_header(relax=True), name=name)
+        hdu = fits.ImageHDU(data=data, header=grid.copy(), name=name)
         hdu.header["BUNIT"] = unit
         hdus.append(hdu)
     hdus[4].header["MASKBITS"] = "1 bad in A, 2 bad in B, 4 A does not cover"
     for tag, data in (("A", result.flags_a), ("B", result.flags_b)):
-        hdu = fits.ImageHDU(data=data.astype(np.int32), header=result.wcs.to_header(relax=True), name=f"FLAGS_{tag}")
+        hdu = fits.ImageHDU(data=data.astype(np.int32), header=grid.copy(), name=f"FLAGS_{tag}")
         hdu.header["EXTTYPE"] = "MASK"
         hdu.header["COMMENT"] = (f"FLAGS of image {tag} on B's grid" + (", OR of the A pixels each pixel overlaps"
                                                                          if tag == "A" else ""))
@@ -73,17 +74,17 @@ def write_difference(result, manifest_meta, ra, dec, software, path, *, target="
             hdu.header.append(fits.Card(f"HIERARCH MP_{name}" if len(name) > 5 else f"MP_{name}", bit, comment))
         hdus.append(hdu)
     for tag, data in (("A", result.coverage_a), ("B", result.coverage_b)):
-        hdu = fits.ImageHDU(data=np.asarray(data, np.int16), header=result.wcs.to_header(relax=True),
+        hdu = fits.ImageHDU(data=np.asarray(data, np.int16), header=grid.copy(),
                             name=f"COVERAGE_{tag}")
         hdu.header["BUNIT"] = ""
         hdu.header["COMMENT"] = f"visits of image {tag} combined at each pixel"
         hdus.append(hdu)
     margin = int(result.ref_margin)
     for name, data, unit in (("IMAGE_REF", result.image_ref, "uJy"), ("VARIANCE_REF", result.variance_ref, "uJy2")):
-        header = result.wcs.to_header(relax=True)
-        header["CRPIX1"] += margin  # the same sky grid, extended by the margin on each side
-        header["CRPIX2"] += margin
-        hdu = fits.ImageHDU(data=data, header=header, name=name)
+        ref_header = grid.copy()
+        ref_header["CRPIX1"] += margin  # the same sky grid, extended by the margin on each side
+        ref_header["CRPIX2"] += margin
+        hdu = fits.ImageHDU(data=data, header=ref_header, name=name)
         hdu.header["BUNIT"] = unit
         hdu.header["REFMARG"] = (margin, "pixels beyond the difference box on each side")
         hdu.header["COMMENT"] = "B's reference visit on its own pixels (positions are fitted here)"
