@@ -285,8 +285,6 @@ def resolve_names(targets, frozen, *, resolver=None, refresh=False, source=""):
         For a name that cannot be resolved (unknown, or no network and not frozen): the message names the target
         list, the line, the column and the name.
     """
-    from .io import write_table
-
     table = targets.copy()
     table["position_from"] = np.array(["list"] * len(table), dtype=object)
     todo = np.flatnonzero(~np.isfinite(np.asarray(table["ra_deg"], float)))
@@ -318,6 +316,8 @@ def resolve_names(targets, frozen, *, resolver=None, refresh=False, source=""):
         table["ra_deg"][k], table["dec_deg"][k] = float(entry["ra_deg"]), float(entry["dec_deg"])
         table["position_from"][k] = f"{entry['resolver']} {entry['resolved_utc']} (frozen in {frozen})"
     if changed:
+        from .io import write_table  # not at planning time when nothing is resolved (it imports the readers)
+
         rows = [[entry[c] for c in _FROZEN_COLUMNS] for entry in known.values()]
         out = Table(rows=rows, names=_FROZEN_COLUMNS, dtype=(str, float, float, str, str))
         out["ra_deg"].unit = out["dec_deg"].unit = "deg"

@@ -114,7 +114,7 @@ def _script_text(code):
     return code.replace("</", "<\\/")
 
 
-def catalog_source_data(catalog, selected, *, scale=3.0, markers=None):
+def catalog_source_data(catalog, selected, *, markers, scale=3.0):
     """Columns for the catalogue `~bokeh.models.ColumnDataSource`: one row per detection.
 
     Parameters
@@ -126,8 +126,8 @@ def catalog_source_data(catalog, selected, *, scale=3.0, markers=None):
         Catalogue id -> source name (``selected.ecsv``) of the sources measured for spectra.
     scale : float
         Ellipse semi-axes are ``scale * A`` and ``scale * B``.
-    markers : dict, optional
-        Catalogue id -> (marker, symbol) of the measured sources (`source_markers`; default: in id order).
+    markers : dict
+        Catalogue id -> (marker, symbol) of the measured sources (`source_markers`).
 
     Returns
     -------
@@ -135,7 +135,6 @@ def catalog_source_data(catalog, selected, *, scale=3.0, markers=None):
         ``angle`` is THETA_IMAGE in radians (bokeh's unit, counter-clockwise from +x like SExtractor); ``symbol``
         is the source's marker in text (empty for sources without a spectrum).
     """
-    markers = markers if markers is not None else source_markers(sorted(selected))
     n = len(catalog)
 
     def col(name, default=np.nan):
@@ -172,7 +171,7 @@ def _append_points(out, cid, wavelength, flux, err, mag):
     out["mag"] += mag.tolist()
 
 
-def spectrum_source_data(spectra, radius, *, detector_colours, markers=None):
+def spectrum_source_data(spectra, radius, *, detector_colours, markers):
     """Columns of every measured spectrum point at one radius, keyed by catalogue id (for filtering in the page).
 
     Parameters
@@ -183,8 +182,8 @@ def spectrum_source_data(spectra, radius, *, detector_colours, markers=None):
         Aperture radius (pixels) to show.
     detector_colours : dict
         Detector number -> colour.
-    markers : dict, optional
-        Catalogue id -> (marker, symbol) (`source_markers`; default: in the order of ``spectra``).
+    markers : dict
+        Catalogue id -> (marker, symbol) (`source_markers`).
 
     Returns
     -------
@@ -192,7 +191,6 @@ def spectrum_source_data(spectra, radius, *, detector_colours, markers=None):
         ``fill`` is white for points whose quality flag is set; ``mag`` is NaN where flux <= its error; ``marker``
         is the source's bokeh marker.
     """
-    markers = markers if markers is not None else source_markers(spectra)
     out = {k: [] for k in ("id", "wavelength", "flux", "lo", "hi", "mag", "mag_lo", "mag_hi", "detector", "colour",
                            "fill", "quality", "obs_id", "marker")}
     for cid, spec in spectra.items():
